@@ -1,0 +1,68 @@
+/* conf.h - carewatchd.conf: INI parsed through one declarative key table */
+#ifndef CW_CONF_H
+#define CW_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define CONF_STR_MAX 512
+
+struct conf {
+	/* [mqtt] */
+	char mqtt_host[CONF_STR_MAX];
+	int mqtt_port;
+	char mqtt_client_id[CONF_STR_MAX];
+	char mqtt_username[CONF_STR_MAX];
+	char mqtt_password_file[CONF_STR_MAX];
+	char mqtt_cafile[CONF_STR_MAX];
+	char topic_prefix[CONF_STR_MAX];
+	char z2m_base[CONF_STR_MAX];
+	bool owntracks;
+	int mqtt_keepalive;
+	/* [database] */
+	char db_conninfo[CONF_STR_MAX];
+	/* [http] */
+	char http_listen[CONF_STR_MAX];
+	/* [dispatch] */
+	double offer_timeout_p1_s;
+	double offer_timeout_p2_s;
+	int max_offers;
+	double escalate_after_s;
+	double volunteer_max_km;
+	double position_max_age_s;
+	char timezone[CONF_STR_MAX];
+	char night[CONF_STR_MAX];
+	double retry_s;
+	/* [spool] */
+	char spool_dir[CONF_STR_MAX];
+	/* [privacy] */
+	char id_key_file[CONF_STR_MAX];
+	/* [daemon] */
+	int batch_max;
+	int payload_max;
+	bool verbose;
+	double watchdog_s;
+};
+
+/* Fills c with every default. */
+void conf_defaults(struct conf *c);
+
+/* Parses path into c (defaults first). On error writes "path:line: reason"
+ * into err and returns -1. */
+int conf_load(struct conf *c, const char *path, char *err, size_t errlen);
+
+/* Parses INI text (for tests); name is used in messages. */
+int conf_parse(struct conf *c, const char *name, const char *text, char *err, size_t errlen);
+
+/* True when the change from old to new touches a key that needs a restart;
+ * the first such key is written into key. */
+bool conf_needs_restart(const struct conf *old, const struct conf *new_conf, char *key,
+			size_t keylen);
+
+/* Parses "HH:MM-HH:MM" or "24h" into minutes of the day; -1 on error. */
+int conf_parse_hours(const char *s, int *from_min, int *to_min);
+
+/* True when minute-of-day m falls in [from, to), wrapping past midnight. */
+bool conf_in_hours(int from_min, int to_min, int m);
+
+#endif

@@ -1,0 +1,31 @@
+/* util.h - small helpers shared by every program: time, strings */
+#ifndef CW_UTIL_H
+#define CW_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Wall-clock time in seconds since the epoch, with sub-second precision. */
+double now_wall(void);
+
+/* Parses RFC 3339 ("2026-11-22T08:15:00+08:00", "...Z", fractions allowed)
+ * into epoch seconds; -1 on error. */
+int time_parse_rfc3339(const char *s, double *out);
+
+/* Formats epoch seconds as RFC 3339 UTC with milliseconds. */
+void time_format(double t, char *buf, size_t len);
+
+/* Copies src into dst (size len) and always terminates; returns 0, or -1 when
+ * src did not fit. */
+int str_copy(char *dst, const char *src, size_t len);
+
+/* True when s is an identifier we accept in topics and keys: 1..maxlen of
+ * [A-Za-z0-9_.:-]. */
+bool id_valid(const char *s, size_t len, size_t maxlen);
+
+/* xmalloc family: abort with a message when memory runs out. */
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t size);
+char *xstrdup(const char *s);
+
+#endif
