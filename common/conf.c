@@ -32,7 +32,6 @@ static const struct conf_key conf_keys[] = {
 	K("daemon", "batch_max", CT_INT, batch_max, "500", true, 1, 10000),
 	K("daemon", "payload_max", CT_INT, payload_max, "4096", true, 64, 65536),
 	K("daemon", "verbose", CT_BOOL, verbose, "off", true, 0, 0),
-	K("daemon", "watchdog_s", CT_DBL, watchdog_s, "10", false, 0.1, 3600),
 	K("database", "conninfo", CT_STR, db_conninfo, "dbname=carewatch", false, 0, 0),
 	K("dispatch", "escalate_after_s", CT_DBL, escalate_after_s, "300", true, 0.05, 86400),
 	K("dispatch", "max_offers", CT_INT, max_offers, "3", true, 1, 100),

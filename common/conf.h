@@ -41,7 +41,6 @@ struct conf {
 	int batch_max;
 	int payload_max;
 	bool verbose;
-	double watchdog_s;
 };
 
 /* Fills c with every default. */

@@ -1,0 +1,332 @@
+/* db.c - libpq without blocking: PQconnectStart/Poll, pipeline mode, events
+ * re-armed from libpq's own state (PQflush, PQisBusy). */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "log.h"
+#include "util.h"
+
+enum db_phase { DB_DOWN, DB_CONNECTING, DB_UP };
+
+struct db {
+	struct event_base *base;
+	char *conninfo;
+	PGconn *conn;
+	enum db_phase phase;
+	PostgresPollingStatusType poll;
+	struct event *rev, *wev, *retry;
+	double backoff;
+	db_state_fn on_state;
+	void *arg;
+	/* the job in flight */
+	bool busy;
+	int nq, cur;
+	PGresult *res[DB_QUERY_MAX];
+	bool failed;
+	char err[256];
+	db_done_fn done;
+	void *done_arg;
+};
+
+static void db_io_cb(evutil_socket_t fd, short what, void *arg);
+
+struct db *
+db_new(struct event_base *base, const char *conninfo, db_state_fn on_state, void *arg)
+{
+	struct db *db = xcalloc(1, sizeof(*db));
+
+	db->base = base;
+	db->conninfo = xstrdup(conninfo);
+	db->on_state = on_state;
+	db->arg = arg;
+	db->backoff = 0.5;
+	return db;
+}
+
+static void
+db_clear_results(struct db *db)
+{
+	int i;
+
+	for (i = 0; i < DB_QUERY_MAX; i++) {
+		if (db->res[i])
+			PQclear(db->res[i]);
+		db->res[i] = NULL;
+	}
+}
+
+static void
+db_events_free(struct db *db)
+{
+	if (db->rev) {
+		event_free(db->rev);
+		db->rev = NULL;
+	}
+	if (db->wev) {
+		event_free(db->wev);
+		db->wev = NULL;
+	}
+}
+
+/* Ends the job in flight and tells its owner. */
+static void
+db_finish(struct db *db, bool ok, bool lost)
+{
+	db_done_fn done = db->done;
+
+	if (!db->busy)
+		return;
+	db->busy = false;
+	db->done = NULL;
+	done(db->done_arg, ok, lost, db->res, db->nq, ok ? NULL : db->err);
+	db_clear_results(db);
+}
+
+static void
+db_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	db_start(arg);
+}
+
+/* Drops the connection, fails the job in flight and schedules a retry. */
+static void
+db_lost(struct db *db, const char *why)
+{
+	struct timeval tv;
+	bool was_up = db->phase == DB_UP;
+
+	log_warn("event=db_down reason=\"%s\" retry_in_s=%.1f", why, db->backoff);
+	db_events_free(db);
+	if (db->conn) {
+		PQfinish(db->conn);
+		db->conn = NULL;
+	}
+	db->phase = DB_DOWN;
+	if (db->busy) {
+		snprintf(db->err, sizeof(db->err), "connection lost: %s", why);
+		db_finish(db, false, true);
+	}
+	if (was_up && db->on_state)
+		db->on_state(db->arg, false);
+	if (db->retry == NULL)
+		db->retry = evtimer_new(db->base, db_retry_cb, db);
+	tv.tv_sec = (long)db->backoff;
+	tv.tv_usec = (long)((db->backoff - (double)tv.tv_sec) * 1e6);
+	evtimer_add(db->retry, &tv);
+	db->backoff = db->backoff * 2 > 30 ? 30 : db->backoff * 2;
+}
+
+static void
+db_watch(struct db *db, bool want_write)
+{
+	if (db->rev == NULL) {
+		evutil_socket_t fd = PQsocket(db->conn);
+
+		db->rev = event_new(db->base, fd, EV_READ | EV_PERSIST, db_io_cb, db);
+		db->wev = event_new(db->base, fd, EV_WRITE, db_io_cb, db);
+		event_add(db->rev, NULL);
+	}
+	if (want_write)
+		event_add(db->wev, NULL);
+	else
+		event_del(db->wev);
+}
+
+void
+db_start(struct db *db)
+{
+	if (db->phase != DB_DOWN)
+		return;
+	db->conn = PQconnectStart(db->conninfo);
+	if (db->conn == NULL) {
+		db_lost(db, "out of memory");
+		return;
+	}
+	if (PQstatus(db->conn) == CONNECTION_BAD) {
+		db_lost(db, PQerrorMessage(db->conn));
+		return;
+	}
+	db->phase = DB_CONNECTING;
+	db->poll = PGRES_POLLING_WRITING;
+	db_watch(db, true);
+}
+
+/* One step of the non-blocking connect. */
+static void
+db_connect_step(struct db *db)
+{
+	char msg[256];
+
+	db->poll = PQconnectPoll(db->conn);
+	/* the socket may change between attempts (several hosts) */
+	db_events_free(db);
+	switch (db->poll) {
+	case PGRES_POLLING_READING:
+		db_watch(db, false);
+		return;
+	case PGRES_POLLING_WRITING:
+		db_watch(db, true);
+		return;
+	case PGRES_POLLING_OK:
+		break;
+	default:
+		log_esc(msg, sizeof(msg), PQerrorMessage(db->conn),
+			strlen(PQerrorMessage(db->conn)));
+		db_lost(db, msg);
+		return;
+	}
+	if (PQsetnonblocking(db->conn, 1) != 0 || PQenterPipelineMode(db->conn) != 1) {
+		db_lost(db, "cannot enter pipeline mode");
+		return;
+	}
+	db->phase = DB_UP;
+	db->backoff = 0.5;
+	db_watch(db, false);
+	log_info("event=db_up server_version=%d", PQserverVersion(db->conn));
+	if (db->on_state)
+		db->on_state(db->arg, true);
+}
+
+/* Reads every result that has fully arrived, in pipeline order. */
+static void
+db_read_results(struct db *db)
+{
+	PGresult *r;
+
+	while (db->busy && !PQisBusy(db->conn)) {
+		r = PQgetResult(db->conn);
+		if (db->cur < db->nq) {
+			if (r == NULL) { /* end of this statement's results */
+				db->cur++;
+				continue;
+			}
+			switch (PQresultStatus(r)) {
+			case PGRES_FATAL_ERROR:
+				if (!db->failed) {
+					const char *m = PQresultErrorMessage(r);
+
+					db->failed = true;
+					log_esc(db->err, sizeof(db->err), m, strlen(m));
+				}
+				break;
+			case PGRES_PIPELINE_ABORTED:
+				db->failed = true;
+				break;
+			default:
+				break;
+			}
+			if (db->res[db->cur])
+				PQclear(db->res[db->cur]);
+			db->res[db->cur] = r;
+			continue;
+		}
+		/* all statements read: what remains is the sync */
+		if (r == NULL)
+			break;
+		if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
+			PQclear(r);
+			db_finish(db, !db->failed, false);
+			return;
+		}
+		PQclear(r);
+	}
+}
+
+static void
+db_io_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct db *db = arg;
+	int f;
+
+	if (db->phase == DB_CONNECTING) {
+		db_connect_step(db);
+		return;
+	}
+	if (db->phase != DB_UP)
+		return;
+	if (what & EV_WRITE) {
+		if ((f = PQflush(db->conn)) < 0) {
+			db_lost(db, "flush failed");
+			return;
+		}
+		if (f == 1)
+			event_add(db->wev, NULL);
+	}
+	if (what & EV_READ) {
+		if (PQconsumeInput(db->conn) == 0) {
+			char msg[256];
+
+			log_esc(msg, sizeof(msg), PQerrorMessage(db->conn),
+				strlen(PQerrorMessage(db->conn)));
+			db_lost(db, msg);
+			return;
+		}
+		db_read_results(db);
+		if (db->conn && PQstatus(db->conn) == CONNECTION_BAD)
+			db_lost(db, "connection bad");
+	}
+}
+
+bool
+db_up(const struct db *db)
+{
+	return db->phase == DB_UP;
+}
+
+bool
+db_idle(const struct db *db)
+{
+	return db->phase == DB_UP && !db->busy;
+}
+
+int
+db_run(struct db *db, const struct db_query *q, int n, db_done_fn done, void *arg)
+{
+	int i, f;
+
+	if (!db_idle(db) || n < 1 || n > DB_QUERY_MAX)
+		return -1;
+	db->busy = true;
+	db->failed = false;
+	db->err[0] = '\0';
+	db->nq = n;
+	db->cur = 0;
+	db->done = done;
+	db->done_arg = arg;
+	for (i = 0; i < n; i++) {
+		if (PQsendQueryParams(db->conn, q[i].sql, q[i].nparams, NULL, q[i].params, NULL,
+				      NULL, 0) != 1) {
+			db_lost(db, "send failed");
+			return 0; /* done was called with lost = true */
+		}
+	}
+	if (PQpipelineSync(db->conn) != 1) {
+		db_lost(db, "sync failed");
+		return 0;
+	}
+	if ((f = PQflush(db->conn)) < 0) {
+		db_lost(db, "flush failed");
+		return 0;
+	}
+	if (f == 1)
+		event_add(db->wev, NULL);
+	return 0;
+}
+
+void
+db_free(struct db *db)
+{
+	if (db == NULL)
+		return;
+	db_events_free(db);
+	if (db->retry)
+		event_free(db->retry);
+	if (db->conn)
+		PQfinish(db->conn);
+	db_clear_results(db);
+	free(db->conninfo);
+	free(db);
+}

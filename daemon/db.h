@@ -1,0 +1,43 @@
+/* db.h - the asynchronous libpq adapter: one connection, pipelined jobs */
+#ifndef CW_DB_H
+#define CW_DB_H
+
+#include <stdbool.h>
+
+#include <event2/event.h>
+#include <libpq-fe.h>
+
+#define DB_QUERY_MAX 16
+
+struct db_query {
+	const char *sql;
+	int nparams;
+	const char *params[4];
+};
+
+/* Called once per job. ok: every statement succeeded and the implicit
+ * transaction committed. res[i] is query i's last result (NULL for none);
+ * the db frees them after the call. err says why on failure; lost is true
+ * when the connection broke (outcome of the commit unknown). */
+typedef void (*db_done_fn)(void *arg, bool ok, bool lost, PGresult **res, int n,
+			   const char *err);
+
+/* Told when the connection comes up (true) or goes down (false). */
+typedef void (*db_state_fn)(void *arg, bool up);
+
+struct db *db_new(struct event_base *base, const char *conninfo, db_state_fn on_state,
+		  void *arg);
+void db_free(struct db *db);
+
+/* Starts connecting (non-blocking); retries with backoff while it fails. */
+void db_start(struct db *db);
+
+bool db_up(const struct db *db);
+bool db_idle(const struct db *db); /* up and no job in flight */
+
+/* Sends n statements as one pipeline ending in one sync, so they run in one
+ * implicit transaction. Only one job runs at a time: returns -1 when busy or
+ * down. The query texts and params must stay valid until done is called. */
+int db_run(struct db *db, const struct db_query *q, int n, db_done_fn done, void *arg);
+
+#endif

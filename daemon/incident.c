@@ -1,0 +1,763 @@
+/* incident.c - what happens to an alarm, from open to resolved */
+#include "config.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "conf.h"
+#include "dispatch.h"
+#include "geo.h"
+#include "incident.h"
+#include "log.h"
+#include "util.h"
+
+static const char *const state_names[] = {"open", "offered", "accepted", "on_site", "resolved"};
+static const char *const answer_names[] = {"pending", "accepted", "declined", "timeout",
+					   "cancelled"};
+
+const char *
+inc_state_name(enum inc_state s)
+{
+	return state_names[s];
+}
+
+int
+inc_state_parse(const char *s)
+{
+	int i;
+
+	for (i = 0; i <= INC_RESOLVED; i++)
+		if (strcmp(s, state_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+const char *
+answer_name(enum offer_answer a)
+{
+	return answer_names[a];
+}
+
+int
+answer_parse(const char *s)
+{
+	int i;
+
+	for (i = 0; i <= ANS_CANCELLED; i++)
+		if (strcmp(s, answer_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+void
+world_init(struct world *w)
+{
+	memset(w, 0, sizeof(*w));
+	hmap_init(&w->elders);
+	hmap_init(&w->devices);
+	hmap_init(&w->responders);
+	hmap_init(&w->incidents);
+	w->next_incident_id = 1000;
+	strcpy(w->prefix, "carewatch");
+}
+
+static void
+elder_free(struct elder *e)
+{
+	free(e->name);
+	free(e->address);
+	free(e->phone);
+	free(e->notes);
+	free(e->contacts);
+	free(e);
+}
+
+void
+world_free(struct world *w)
+{
+	size_t pos = 0;
+	void *v;
+
+	while ((v = hmap_next(&w->incidents, &pos)) != NULL)
+		incident_free(v);
+	pos = 0;
+	while ((v = hmap_next(&w->elders, &pos)) != NULL)
+		elder_free(v);
+	pos = 0;
+	while ((v = hmap_next(&w->devices, &pos)) != NULL)
+		free(v);
+	pos = 0;
+	while ((v = hmap_next(&w->responders, &pos)) != NULL)
+		free(v);
+	hmap_free(&w->incidents);
+	hmap_free(&w->elders);
+	hmap_free(&w->devices);
+	hmap_free(&w->responders);
+	dindex_free(w->index);
+	effects_clear(&w->fx);
+	free(w->fx.dirty.v);
+	free(w->fx.hist.v);
+	free(w->fx.pubs.v);
+	free(w->fx.handled.v);
+	free(w->fx.visits.v);
+}
+
+void
+world_index(struct world *w)
+{
+	struct responder **list;
+	size_t pos = 0, n = 0;
+	struct responder *r;
+
+	list = xcalloc(w->responders.len + 1, sizeof(*list));
+	while ((r = hmap_next(&w->responders, &pos)) != NULL)
+		list[n++] = r;
+	dindex_free(w->index);
+	w->index = dindex_build(list, n);
+	free(list);
+}
+
+struct incident *
+world_incident(const struct world *w, int64_t id)
+{
+	char key[24];
+
+	snprintf(key, sizeof(key), "%" PRId64, id);
+	return hmap_get(&w->incidents, key);
+}
+
+struct incident *
+incident_new(void)
+{
+	struct incident *inc = xcalloc(1, sizeof(*inc));
+
+	inc->pending_offer = -1;
+	return inc;
+}
+
+void
+incident_free(struct incident *inc)
+{
+	free(inc->offers);
+	free(inc);
+}
+
+void
+effects_clear(struct effects *fx)
+{
+	size_t i;
+
+	for (i = 0; i < fx->hist.n; i++)
+		free(fx->hist.v[i].detail);
+	for (i = 0; i < fx->pubs.n; i++) {
+		free(fx->pubs.v[i].topic);
+		free(fx->pubs.v[i].payload);
+	}
+	fx->dirty.n = fx->hist.n = fx->pubs.n = fx->handled.n = fx->visits.n = 0;
+}
+
+/* --- effects -------------------------------------------------------------- */
+
+static void
+mark_dirty(struct world *w, struct incident *inc)
+{
+	if (!inc->dirty) {
+		inc->dirty = true;
+		VEC_PUSH(w->fx.dirty, inc);
+	}
+}
+
+static void
+history(struct world *w, struct incident *inc, double at, const char *what, const char *actor,
+	const char *fmt, ...) CW_PRINTF(6, 7);
+
+/* Appends one line of incident history (persisted with the incident). */
+static void
+history(struct world *w, struct incident *inc, double at, const char *what, const char *actor,
+	const char *fmt, ...)
+{
+	struct hist h;
+	char buf[512];
+	va_list ap;
+
+	memset(&h, 0, sizeof(h));
+	h.incident_id = inc->id;
+	h.at = at;
+	str_copy(h.what, what, sizeof(h.what));
+	str_copy(h.actor, actor ? actor : "", sizeof(h.actor));
+	if (fmt) {
+		va_start(ap, fmt);
+		vsnprintf(buf, sizeof(buf), fmt, ap);
+		va_end(ap);
+		h.detail = xstrdup(buf);
+	}
+	VEC_PUSH(w->fx.hist, h);
+	mark_dirty(w, inc);
+}
+
+/* Queues a JSON message; takes the reference to obj. */
+static void
+publish(struct world *w, const char *sub, const char *id, json_t *obj)
+{
+	struct pub p;
+	char topic[256];
+
+	snprintf(topic, sizeof(topic), "%s/%s/%s", w->prefix, sub, id);
+	p.topic = xstrdup(topic);
+	p.payload = json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(10));
+	if (p.payload == NULL)
+		fatal("event=oom what=json");
+	json_decref(obj);
+	VEC_PUSH(w->fx.pubs, p);
+}
+
+/* Sets the incident's timer to the earliest of its deadlines. */
+static void
+incident_timer(struct world *w, struct incident *inc)
+{
+	double t = 0;
+
+	if (inc->state == INC_RESOLVED || inc->kind == INC_TICKET) {
+		t = 0;
+	} else {
+		if (inc->pending_offer >= 0)
+			t = inc->offers[inc->pending_offer].deadline;
+		else if (inc->retry_at > 0 && inc->state == INC_OPEN)
+			t = inc->retry_at;
+		if (!inc->escalated && inc->escalate_at > 0 &&
+		    (inc->state == INC_OPEN || inc->state == INC_OFFERED) &&
+		    (t == 0 || inc->escalate_at < t))
+			t = inc->escalate_at;
+	}
+	inc->timer_at = t;
+	mark_dirty(w, inc);
+}
+
+/* --- offers --------------------------------------------------------------- */
+
+/* The elder block of an offer: what a responder needs, never id_number. */
+static json_t *
+elder_json(const struct elder *e)
+{
+	json_t *o = json_object();
+
+	json_object_set_new(o, "id", json_string(e->id));
+	json_object_set_new(o, "name", json_string(e->name ? e->name : ""));
+	json_object_set_new(o, "address", json_string(e->address ? e->address : ""));
+	json_object_set_new(o, "lat", json_real(e->lat));
+	json_object_set_new(o, "lon", json_real(e->lon));
+	json_object_set_new(o, "phone", json_string(e->phone ? e->phone : ""));
+	json_object_set_new(o, "notes", json_string(e->notes ? e->notes : ""));
+	json_object_set_new(o, "contacts", json_string(e->contacts ? e->contacts : ""));
+	return o;
+}
+
+static json_t *
+incident_json_head(const struct incident *inc)
+{
+	json_t *o = json_object();
+
+	json_object_set_new(o, "incident", json_integer(inc->id));
+	json_object_set_new(o, "priority", json_integer(inc->priority));
+	json_object_set_new(o, "type", json_string(ev_type_name(inc->type)));
+	json_object_set_new(o, "alarm", json_string(inc->alarm_event));
+	if (inc->escalated)
+		json_object_set_new(o, "escalated", json_true());
+	if (inc->elder)
+		json_object_set_new(o, "elder", elder_json(inc->elder));
+	return o;
+}
+
+static void
+publish_offer(struct world *w, struct incident *inc, const struct offer *of)
+{
+	json_t *o = incident_json_head(inc);
+
+	json_object_set_new(o, "offer", json_integer(of->seq));
+	json_object_set_new(o, "respond_within_s",
+			    json_integer((json_int_t)ceil(of->deadline - of->offered_at)));
+	json_object_set_new(o, "distance_m", json_integer(of->distance_m));
+	if (of->forced)
+		json_object_set_new(o, "forced", json_true());
+	publish(w, "dispatch", of->responder_id, o);
+}
+
+/* Tells a station about an incident it is not asked to take (information). */
+static void
+publish_info(struct world *w, struct incident *inc, const char *station_id, const char *why)
+{
+	json_t *o = incident_json_head(inc);
+
+	json_object_set_new(o, "info", json_string(why));
+	publish(w, "dispatch", station_id, o);
+}
+
+struct cand_ctx {
+	const struct world *w;
+	unsigned gen;
+	int minute;
+};
+
+/* Whether a responder may be offered an incident now (SPEC §4 candidates). */
+static bool
+cand_ok(const struct responder *r, double dist_m, void *arg)
+{
+	const struct cand_ctx *c = arg;
+	double max_km;
+
+	if (r->mark == c->gen || r->pending > 0)
+		return false;
+	if (r->kind == RESP_STATION) {
+		if (!r->active || !conf_in_hours(r->duty_from, r->duty_to, c->minute))
+			return false;
+		return r->holding + r->pending < r->capacity;
+	}
+	if (!r->active || r->holding > 0)
+		return false;
+	max_km = r->max_km > 0 ? r->max_km : c->w->p.volunteer_max_km;
+	return dist_m <= max_km * 1000.0;
+}
+
+static struct offer *
+offer_add(struct world *w, struct incident *inc, struct responder *r, double dist_m,
+	  double now, bool forced)
+{
+	struct offer *of;
+
+	if (inc->noffers == inc->offers_cap) {
+		inc->offers_cap = inc->offers_cap ? inc->offers_cap * 2 : 4;
+		inc->offers = xrealloc(inc->offers, (size_t)inc->offers_cap * sizeof(*of));
+	}
+	of = &inc->offers[inc->noffers];
+	memset(of, 0, sizeof(*of));
+	of->seq = inc->noffers + 1;
+	str_copy(of->responder_id, r->id, sizeof(of->responder_id));
+	of->rkind = r->kind;
+	of->distance_m = (int)lround(dist_m);
+	of->offered_at = now;
+	of->deadline = now + w->p.offer_timeout_s[inc->priority <= 1 ? 1 : 2];
+	of->answer = ANS_PENDING;
+	of->forced = forced;
+	inc->pending_offer = inc->noffers++;
+	r->pending++;
+	inc->state = INC_OFFERED;
+	inc->retry_at = 0;
+	history(w, inc, now, "offered", r->id, "offer=%d distance_m=%d%s", of->seq,
+		of->distance_m, forced ? " forced=1" : "");
+	publish_offer(w, inc, of);
+	log_info("event=offer incident=%" PRId64 " offer=%d responder=%s distance_m=%d "
+		 "priority=%d%s",
+		 inc->id, of->seq, r->id, of->distance_m, inc->priority,
+		 forced ? " forced=1" : "");
+	return of;
+}
+
+/* Closes the pending offer with answer a (its responder is free again). */
+static void
+offer_close(struct world *w, struct incident *inc, enum offer_answer a, double now)
+{
+	struct offer *of;
+	struct responder *r;
+
+	if (inc->pending_offer < 0)
+		return;
+	of = &inc->offers[inc->pending_offer];
+	of->answer = a;
+	of->answered_at = now;
+	inc->pending_offer = -1;
+	if ((r = hmap_get(&w->responders, of->responder_id)) != NULL && r->pending > 0)
+		r->pending--;
+	if (a == ANS_ACCEPTED && r != NULL)
+		r->holding++;
+	if (inc->state == INC_OFFERED)
+		inc->state = INC_OPEN;
+	mark_dirty(w, inc);
+}
+
+static int
+offers_made(const struct incident *inc)
+{
+	int i, n = 0;
+
+	for (i = 0; i < inc->noffers; i++)
+		if (!inc->offers[i].forced)
+			n++;
+	return n;
+}
+
+static void incident_escalate(struct world *w, struct incident *inc, double now,
+			      const char *why);
+
+/* Offers the incident to the nearest available responder not yet asked. */
+static void
+dispatch_next(struct world *w, struct incident *inc, double now)
+{
+	struct localtime_cw lt;
+	struct cand_ctx c;
+	struct responder *r;
+	double dist = 0;
+	int i;
+
+	if (inc->kind != INC_ALARM || inc->state != INC_OPEN || inc->pending_offer >= 0)
+		return;
+	if (!inc->escalated && offers_made(inc) >= w->p.max_offers) {
+		incident_escalate(w, inc, now, "max_offers");
+		if (inc->pending_offer >= 0)
+			return;
+	}
+	if (inc->elder == NULL)
+		return;
+	local_time(now, &lt);
+	c.w = w;
+	c.gen = ++w->mark_gen;
+	c.minute = lt.minute;
+	for (i = 0; i < inc->noffers; i++) {
+		struct responder *o = hmap_get(&w->responders, inc->offers[i].responder_id);
+
+		if (o)
+			o->mark = c.gen;
+	}
+	r = dindex_nearest(w->index, inc->elder->lat, inc->elder->lon, cand_ok, &c, &dist);
+	if (r == NULL) {
+		inc->retry_at = now + w->p.retry_s;
+		history(w, inc, now, "no_candidate", NULL, "retry_in_s=%.1f", w->p.retry_s);
+		log_warn("event=no_candidate incident=%" PRId64 " priority=%d", inc->id,
+			 inc->priority);
+		incident_timer(w, inc);
+		return;
+	}
+	offer_add(w, inc, r, dist, now, false);
+	incident_timer(w, inc);
+}
+
+/* Escalation (SPEC §4): alert the county center(s), and offer the elder's own
+ * station regardless of its capacity. */
+static void
+incident_escalate(struct world *w, struct incident *inc, double now, const char *why)
+{
+	struct responder *r, *st = NULL;
+	size_t pos = 0;
+
+	if (inc->escalated)
+		return;
+	inc->escalated = true;
+	inc->escalated_at = now;
+	history(w, inc, now, "escalated", NULL, "reason=%s", why);
+	log_warn("event=escalated incident=%" PRId64 " priority=%d reason=%s", inc->id,
+		 inc->priority, why);
+	while ((r = hmap_next(&w->responders, &pos)) != NULL)
+		if (r->kind == RESP_STATION && strcmp(r->station_kind, "county_center") == 0)
+			publish_info(w, inc, r->id, "escalated");
+	if (inc->elder && inc->elder->station_id[0])
+		st = hmap_get(&w->responders, inc->elder->station_id);
+	if (st != NULL && st->active) {
+		if (inc->pending_offer >= 0 &&
+		    strcmp(inc->offers[inc->pending_offer].responder_id, st->id) == 0)
+			return; /* already asked: let that offer run */
+		offer_close(w, inc, ANS_CANCELLED, now);
+		offer_add(w, inc, st, geo_distance_m(inc->elder->lat, inc->elder->lon, st->lat,
+						     st->lon),
+			  now, true);
+	}
+	incident_timer(w, inc);
+}
+
+/* --- events ------------------------------------------------------------- */
+
+static struct incident *
+incident_open(struct world *w, struct device *d, const struct devevent *ev, int prio,
+	      double now)
+{
+	struct incident *inc = incident_new();
+	struct elder *e = d->elder;
+
+	inc->id = w->next_incident_id++;
+	snprintf(inc->key, sizeof(inc->key), "%" PRId64, inc->id);
+	inc->kind = prio == 3 ? INC_TICKET : INC_ALARM;
+	inc->state = INC_OPEN;
+	inc->elder = e;
+	str_copy(inc->elder_id, e->id, sizeof(inc->elder_id));
+	str_copy(inc->area_code, e->area_code, sizeof(inc->area_code));
+	inc->type = ev->type;
+	inc->priority = prio;
+	str_copy(inc->alarm_device, d->id, sizeof(inc->alarm_device));
+	str_copy(inc->alarm_event, ev->id, sizeof(inc->alarm_event));
+	inc->opened_at = now;
+	inc->alarm_count = 1;
+	if (prio == 1)
+		inc->escalate_at = now + w->p.escalate_after_s;
+	hmap_put(&w->incidents, inc->key, inc);
+	w->n_open++;
+	if (inc->kind == INC_TICKET) {
+		e->open_ticket = inc;
+		str_copy(inc->station_id, e->station_id, sizeof(inc->station_id));
+	} else {
+		e->open_alarm = inc;
+	}
+	history(w, inc, now, "opened", d->id, "type=%s event=%s priority=%d",
+		ev_type_name(ev->type), ev->id, prio);
+	log_info("event=incident_opened incident=%" PRId64 " kind=%s elder=%s type=%s "
+		 "priority=%d device=%s",
+		 inc->id, inc->kind == INC_TICKET ? "ticket" : "alarm", e->id,
+		 ev_type_name(ev->type), prio, d->id);
+	return inc;
+}
+
+int64_t
+incident_on_event(struct world *w, struct device *d, const struct devevent *ev, double now)
+{
+	struct localtime_cw lt;
+	struct incident *inc;
+	struct elder *e = d->elder;
+	int prio;
+
+	if (e == NULL)
+		return 0;
+	local_time(ev->ts > 0 ? ev->ts : now, &lt);
+	prio = classify_priority(ev->type, ev->clear, e, &lt, w->p.night_from, w->p.night_to);
+
+	if (ev->clear) {
+		/* A clear is recorded on the open incident; it never closes one. */
+		inc = e->open_alarm ? e->open_alarm : e->open_ticket;
+		if (inc == NULL)
+			return 0;
+		history(w, inc, now, "clear", d->id, "type=%s event=%s", ev_type_name(ev->type),
+			ev->id);
+		return inc->id;
+	}
+	if (prio == 0)
+		return 0;
+
+	if (prio == 3) {
+		if ((inc = e->open_ticket) != NULL) {
+			inc->alarm_count++;
+			history(w, inc, now, "alarm", d->id, "type=%s event=%s",
+				ev_type_name(ev->type), ev->id);
+			return inc->id;
+		}
+		inc = incident_open(w, d, ev, 3, now);
+		if (inc->station_id[0]) {
+			json_t *o = incident_json_head(inc);
+
+			json_object_set_new(o, "ticket", json_true());
+			json_object_set_new(o, "device", json_string(d->id));
+			publish(w, "dispatch", inc->station_id, o);
+		}
+		return inc->id;
+	}
+
+	if ((inc = e->open_alarm) != NULL) {
+		inc->alarm_count++;
+		history(w, inc, now, "alarm", d->id, "type=%s event=%s priority=%d",
+			ev_type_name(ev->type), ev->id, prio);
+		if (prio < inc->priority) {
+			history(w, inc, now, "priority", d->id, "from=%d to=%d", inc->priority,
+				prio);
+			inc->priority = prio;
+			inc->type = ev->type;
+			if (prio == 1 && !inc->escalated && inc->escalate_at == 0)
+				inc->escalate_at = now + w->p.escalate_after_s;
+			if (prio == 1 && e->station_id[0])
+				publish_info(w, inc, e->station_id, "priority1");
+			incident_timer(w, inc);
+		}
+		return inc->id;
+	}
+
+	inc = incident_open(w, d, ev, prio, now);
+	if (prio == 1 && e->station_id[0])
+		publish_info(w, inc, e->station_id, "priority1");
+	dispatch_next(w, inc, now);
+	incident_timer(w, inc);
+	return inc->id;
+}
+
+/* --- replies and timers ---------------------------------------------------- */
+
+static void
+incident_resolve(struct world *w, struct incident *inc, const char *outcome, const char *by,
+		 double now)
+{
+	struct responder *r;
+
+	offer_close(w, inc, ANS_CANCELLED, now);
+	if (inc->responder_id[0] && (inc->state == INC_ACCEPTED || inc->state == INC_ON_SITE) &&
+	    (r = hmap_get(&w->responders, inc->responder_id)) != NULL && r->holding > 0)
+		r->holding--;
+	inc->state = INC_RESOLVED;
+	inc->resolved_at = now;
+	str_copy(inc->outcome, outcome, sizeof(inc->outcome));
+	str_copy(inc->resolved_by, by, sizeof(inc->resolved_by));
+	if (inc->elder) {
+		if (inc->elder->open_alarm == inc)
+			inc->elder->open_alarm = NULL;
+		if (inc->elder->open_ticket == inc)
+			inc->elder->open_ticket = NULL;
+	}
+	hmap_del(&w->incidents, inc->key);
+	if (w->n_open > 0)
+		w->n_open--;
+	history(w, inc, now, "resolved", by, "outcome=%s", outcome);
+	log_info("event=incident_resolved incident=%" PRId64 " outcome=%s by=%s", inc->id,
+		 outcome, by);
+	incident_timer(w, inc);
+}
+
+const char *
+incident_on_reply(struct world *w, const char *responder_id, const struct reply *rp,
+		  double now)
+{
+	struct incident *inc = world_incident(w, rp->incident);
+	struct responder *r = hmap_get(&w->responders, responder_id);
+	int i, mine = -1;
+
+	if (r == NULL)
+		return "unknown responder";
+	if (inc == NULL)
+		return "unknown or closed incident";
+	for (i = inc->noffers - 1; i >= 0; i--)
+		if (strcmp(inc->offers[i].responder_id, responder_id) == 0) {
+			mine = i;
+			break;
+		}
+	switch (rp->action) {
+	case REPLY_ACCEPT:
+		if (inc->state == INC_ACCEPTED || inc->state == INC_ON_SITE)
+			return strcmp(inc->responder_id, responder_id) == 0 ? "already accepted"
+									  : "taken by another";
+		if (mine < 0)
+			return "not offered";
+		if (inc->pending_offer != mine) {
+			/* A late accept still counts while nobody else has it. */
+			offer_close(w, inc, ANS_CANCELLED, now);
+			inc->pending_offer = mine;
+			r->pending++;
+		}
+		offer_close(w, inc, ANS_ACCEPTED, now);
+		inc->state = INC_ACCEPTED;
+		inc->accepted_at = now;
+		str_copy(inc->responder_id, responder_id, sizeof(inc->responder_id));
+		history(w, inc, now, "accepted", responder_id, "offer=%d%s%s",
+			inc->offers[mine].seq, rp->note[0] ? " note=" : "", rp->note);
+		log_info("event=accepted incident=%" PRId64 " responder=%s", inc->id,
+			 responder_id);
+		break;
+	case REPLY_DECLINE:
+		if (mine < 0 || inc->pending_offer != mine)
+			return "no pending offer";
+		offer_close(w, inc, ANS_DECLINED, now);
+		history(w, inc, now, "declined", responder_id, "offer=%d",
+			inc->offers[mine].seq);
+		dispatch_next(w, inc, now);
+		break;
+	case REPLY_ARRIVED:
+		if (inc->state != INC_ACCEPTED || strcmp(inc->responder_id, responder_id) != 0)
+			return "not the accepted responder";
+		inc->state = INC_ON_SITE;
+		inc->arrived_at = now;
+		history(w, inc, now, "arrived", responder_id, NULL);
+		break;
+	case REPLY_DONE: {
+		struct visit v;
+
+		if ((inc->state != INC_ACCEPTED && inc->state != INC_ON_SITE) ||
+		    strcmp(inc->responder_id, responder_id) != 0)
+			return "not the accepted responder";
+		if (inc->arrived_at == 0)
+			inc->arrived_at = now;
+		/* done counts as a completed in-person visit (SPEC §3). */
+		memset(&v, 0, sizeof(v));
+		snprintf(v.id, sizeof(v.id), "inc-%" PRId64, inc->id);
+		str_copy(v.elder_id, inc->elder_id, sizeof(v.elder_id));
+		str_copy(v.responder_id, responder_id, sizeof(v.responder_id));
+		v.at = now;
+		v.incident_id = inc->id;
+		strcpy(v.kind, "alarm_followup");
+		if (inc->elder_id[0])
+			VEC_PUSH(w->fx.visits, v);
+		incident_resolve(w, inc, rp->outcome[0] ? rp->outcome : "emergency_handled",
+				 responder_id, now);
+		return NULL;
+	}
+	}
+	incident_timer(w, inc);
+	return NULL;
+}
+
+void
+incident_on_timer(struct world *w, struct incident *inc, double now)
+{
+	if (inc->state == INC_RESOLVED)
+		return;
+	if (inc->pending_offer >= 0 && now >= inc->offers[inc->pending_offer].deadline) {
+		struct offer *of = &inc->offers[inc->pending_offer];
+
+		history(w, inc, now, "timeout", of->responder_id, "offer=%d", of->seq);
+		log_info("event=offer_timeout incident=%" PRId64 " offer=%d responder=%s",
+			 inc->id, of->seq, of->responder_id);
+		offer_close(w, inc, ANS_TIMEOUT, now);
+	}
+	if (!inc->escalated && inc->escalate_at > 0 && now >= inc->escalate_at &&
+	    (inc->state == INC_OPEN || inc->state == INC_OFFERED))
+		incident_escalate(w, inc, now, "escalate_after");
+	if (inc->state == INC_OPEN && inc->pending_offer < 0 &&
+	    (inc->retry_at == 0 || now >= inc->retry_at))
+		dispatch_next(w, inc, now);
+	incident_timer(w, inc);
+}
+
+void
+incident_restore(struct world *w, struct incident *inc)
+{
+	struct responder *r;
+	int i;
+
+	snprintf(inc->key, sizeof(inc->key), "%" PRId64, inc->id);
+	inc->elder = hmap_get(&w->elders, inc->elder_id);
+	if (inc->elder) {
+		if (inc->kind == INC_TICKET)
+			inc->elder->open_ticket = inc;
+		else
+			inc->elder->open_alarm = inc;
+	}
+	inc->pending_offer = -1;
+	for (i = 0; i < inc->noffers; i++) {
+		if (inc->offers[i].answer != ANS_PENDING)
+			continue;
+		inc->pending_offer = i;
+		if ((r = hmap_get(&w->responders, inc->offers[i].responder_id)) != NULL)
+			r->pending++;
+	}
+	if ((inc->state == INC_ACCEPTED || inc->state == INC_ON_SITE) && inc->responder_id[0] &&
+	    (r = hmap_get(&w->responders, inc->responder_id)) != NULL)
+		r->holding++;
+	if (inc->priority == 1 && inc->escalate_at == 0)
+		inc->escalate_at = inc->opened_at + w->p.escalate_after_s;
+	if (inc->id >= w->next_incident_id)
+		w->next_incident_id = inc->id + 1;
+	hmap_put(&w->incidents, inc->key, inc);
+	w->n_open++;
+	inc->new_offers = inc->noffers;
+	inc->dirty = false;
+	/* A deadline that passed while we were down fires at once. */
+	{
+		double t = 0;
+
+		if (inc->kind == INC_ALARM) {
+			if (inc->pending_offer >= 0)
+				t = inc->offers[inc->pending_offer].deadline;
+			else if (inc->state == INC_OPEN)
+				t = inc->retry_at > 0 ? inc->retry_at : inc->opened_at;
+			if (!inc->escalated && inc->escalate_at > 0 &&
+			    (inc->state == INC_OPEN || inc->state == INC_OFFERED) &&
+			    (t == 0 || inc->escalate_at < t))
+				t = inc->escalate_at;
+		}
+		inc->timer_at = t;
+	}
+}

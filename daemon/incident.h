@@ -1,0 +1,47 @@
+/* incident.h - correlation, priorities and the incident/offer state machine.
+ * Pure: it mutates the world and records effects (rows to persist, messages
+ * to publish, timers to arm) in w->fx for the adapters to carry out. */
+#ifndef CW_INCIDENT_H
+#define CW_INCIDENT_H
+
+#include "ingest.h"
+#include "model.h"
+
+void world_init(struct world *w);
+void world_free(struct world *w);
+
+/* (Re)builds the dispatch index from the responders map. */
+void world_index(struct world *w);
+
+struct incident *world_incident(const struct world *w, int64_t id);
+
+/* A new device event, already durable. Opens or joins the elder's incident
+ * and dispatches. Returns the incident id it touched, or 0. */
+int64_t incident_on_event(struct world *w, struct device *d, const struct devevent *ev,
+			  double now);
+
+/* A responder's reply. Returns NULL when applied, else why it was not. */
+const char *incident_on_reply(struct world *w, const char *responder_id,
+			      const struct reply *r, double now);
+
+/* The incident's timer fired (offer deadline, escalation, retry). */
+void incident_on_timer(struct world *w, struct incident *inc, double now);
+
+/* Adds a rebuilt incident (from the database) to the world: links the elder,
+ * counts what its responders hold, and computes its timer. */
+void incident_restore(struct world *w, struct incident *inc);
+
+/* Allocates an incident with an empty offer list. */
+struct incident *incident_new(void);
+void incident_free(struct incident *inc);
+
+/* Frees what the effects hold and empties them (the dirty list is only
+ * emptied: incidents belong to the world). */
+void effects_clear(struct effects *fx);
+
+const char *inc_state_name(enum inc_state s);
+int inc_state_parse(const char *s);
+const char *answer_name(enum offer_answer a);
+int answer_parse(const char *s);
+
+#endif

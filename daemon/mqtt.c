@@ -1,0 +1,369 @@
+/* mqtt.c - libmosquitto without its thread: libevent watches the socket and
+ * we call mosquitto_loop_read/write/misc ourselves.
+ *
+ * Acknowledge after commit. libmosquitto 2.0 queues the PUBACK for a QoS 1
+ * message before it calls on_message. With mosquitto_threaded_set(true) it
+ * only queues outgoing packets and never writes them itself, so nothing
+ * reaches the broker until we call mosquitto_loop_write(). We call it only
+ * when every message handed to the message callback has been committed
+ * (unacked == 0). The queue is FIFO, so a flush sends exactly the PUBACKs of
+ * committed messages plus whatever we published after them. A reconnect may
+ * drop queued PUBACKs; the broker then redelivers, and the store's inserts are
+ * idempotent on (device, event id). */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <mosquitto.h>
+
+#include "log.h"
+#include "mqtt.h"
+#include "util.h"
+
+#define MQTT_TICK_MS   200
+#define MQTT_READS_MAX 2000 /* packets per read pass, so timers still run */
+
+struct mqtt {
+	struct event_base *base;
+	struct mosquitto *mosq;
+	struct mqtt_cbs cbs;
+	void *arg;
+	char host[CONF_STR_MAX];
+	int port, keepalive;
+	char prefix[CONF_STR_MAX];
+	struct event *rev, *wev, *tick;
+	bool sock_open, connected, hold, stopping;
+	size_t unacked;
+	double backoff, next_try;
+	unsigned rng;
+};
+
+static void mqtt_kick(struct mqtt *m);
+
+/* Drops the socket's events and plans the next attempt with jitter. */
+static void
+mqtt_lost(struct mqtt *m, int rc)
+{
+	double jitter;
+
+	if (m->rev)
+		event_del(m->rev);
+	if (m->wev)
+		event_del(m->wev);
+	if (m->sock_open)
+		log_warn("event=mqtt_down reason=\"%s\" unacked=%zu", mosquitto_strerror(rc),
+			 m->unacked);
+	m->sock_open = false;
+	m->connected = false;
+	m->rng = m->rng * 1103515245u + 12345u;
+	jitter = 0.5 + (double)(m->rng >> 16 & 0x7fff) / 32768.0; /* 0.5 .. 1.5 */
+	m->next_try = now_wall() + m->backoff * jitter;
+	m->backoff = m->backoff * 2 > 30 ? 30 : m->backoff * 2;
+}
+
+static void
+mqtt_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct mqtt *m = arg;
+	int i, rc, avail;
+
+	for (i = 0; i < MQTT_READS_MAX && !m->hold && m->sock_open; i++) {
+		rc = mosquitto_loop_read(m->mosq, 1);
+		if (rc != MOSQ_ERR_SUCCESS) {
+			mqtt_lost(m, rc);
+			break;
+		}
+		/* libmosquitto reads straight from the socket (no buffer of its
+		 * own on plain TCP), so the kernel's count tells if more waits. */
+		avail = 0;
+		if (ioctl(fd, FIONREAD, &avail) < 0 || avail <= 0)
+			break;
+	}
+	if (m->cbs.read_done)
+		m->cbs.read_done(m->arg);
+	mqtt_kick(m);
+}
+
+static void
+mqtt_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct mqtt *m = arg;
+	int rc;
+
+	if (!m->sock_open || m->unacked > 0)
+		return;
+	rc = mosquitto_loop_write(m->mosq, 1);
+	if (rc != MOSQ_ERR_SUCCESS) {
+		mqtt_lost(m, rc);
+		return;
+	}
+	mqtt_kick(m);
+}
+
+/* Arms the write event when something is queued and writing is allowed. */
+static void
+mqtt_kick(struct mqtt *m)
+{
+	if (m->sock_open && m->unacked == 0 && mosquitto_want_write(m->mosq))
+		event_add(m->wev, NULL);
+}
+
+static void
+mqtt_watch(struct mqtt *m)
+{
+	int fd = mosquitto_socket(m->mosq);
+
+	if (m->rev)
+		event_free(m->rev);
+	if (m->wev)
+		event_free(m->wev);
+	m->rev = event_new(m->base, fd, EV_READ | EV_PERSIST, mqtt_read_cb, m);
+	m->wev = event_new(m->base, fd, EV_WRITE, mqtt_write_cb, m);
+	m->sock_open = true;
+	if (!m->hold)
+		event_add(m->rev, NULL);
+	mqtt_kick(m);
+}
+
+static void
+mqtt_try_connect(struct mqtt *m, bool first)
+{
+	int rc;
+
+	if (first)
+		rc = mosquitto_connect_async(m->mosq, m->host, m->port, m->keepalive);
+	else
+		rc = mosquitto_reconnect_async(m->mosq);
+	if (rc != MOSQ_ERR_SUCCESS || mosquitto_socket(m->mosq) < 0) {
+		if (rc == MOSQ_ERR_ERRNO)
+			log_warn("event=mqtt_connect_failed reason=\"%s\"", strerror(errno));
+		else
+			log_warn("event=mqtt_connect_failed reason=\"%s\"",
+				 mosquitto_strerror(rc));
+		mqtt_lost(m, rc);
+		return;
+	}
+	mqtt_watch(m);
+}
+
+static void
+mqtt_tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct mqtt *m = arg;
+	int rc;
+
+	if (m->stopping)
+		return;
+	if (m->sock_open) {
+		rc = mosquitto_loop_misc(m->mosq);
+		if (rc != MOSQ_ERR_SUCCESS && rc != MOSQ_ERR_NO_CONN) {
+			mqtt_lost(m, rc);
+			return;
+		}
+		if (mosquitto_socket(m->mosq) < 0) { /* keepalive expired */
+			mqtt_lost(m, MOSQ_ERR_KEEPALIVE);
+			return;
+		}
+		mqtt_kick(m);
+	} else if (now_wall() >= m->next_try) {
+		mqtt_try_connect(m, false);
+	}
+}
+
+static void
+mqtt_on_connect(struct mosquitto *mosq, void *arg, int rc)
+{
+	struct mqtt *m = arg;
+	char t[4][CONF_STR_MAX + 32];
+	char *subs[4];
+	int i;
+
+	if (rc != 0) {
+		log_warn("event=mqtt_refused reason=\"%s\"", mosquitto_connack_string(rc));
+		return; /* the broker closes; the read path reconnects */
+	}
+	m->connected = true;
+	m->backoff = 1;
+	snprintf(t[0], sizeof(t[0]), "%s/dev/+/event", m->prefix);
+	snprintf(t[1], sizeof(t[1]), "%s/dev/+/status", m->prefix);
+	snprintf(t[2], sizeof(t[2]), "%s/resp/+/reply", m->prefix);
+	snprintf(t[3], sizeof(t[3]), "%s/resp/+/visit", m->prefix);
+	for (i = 0; i < 4; i++)
+		subs[i] = t[i];
+	rc = mosquitto_subscribe_multiple(mosq, NULL, 4, subs, 1, 0, NULL);
+	if (rc != MOSQ_ERR_SUCCESS)
+		log_err("event=mqtt_subscribe_failed reason=\"%s\"", mosquitto_strerror(rc));
+	log_info("event=mqtt_up unacked=%zu", m->unacked);
+	if (m->cbs.connected)
+		m->cbs.connected(m->arg);
+}
+
+static void
+mqtt_on_message(struct mosquitto *mosq, void *arg, const struct mosquitto_message *msg)
+{
+	struct mqtt *m = arg;
+
+	m->unacked++;
+	m->cbs.message(m->arg, msg->topic, msg->payload, msg->payloadlen);
+}
+
+static void
+mqtt_on_log(struct mosquitto *mosq, void *arg, int level, const char *str)
+{
+	if (level & (MOSQ_LOG_ERR | MOSQ_LOG_WARNING))
+		log_warn("event=mosquitto_log msg=\"%s\"", str);
+}
+
+static int
+mqtt_read_password(const char *path, char *buf, size_t len)
+{
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	if (f == NULL)
+		return -1;
+	n = fread(buf, 1, len - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		buf[--n] = '\0';
+	return 0;
+}
+
+struct mqtt *
+mqtt_new(struct event_base *base, const struct conf *c, const struct mqtt_cbs *cbs,
+	 void *arg)
+{
+	struct mqtt *m = xcalloc(1, sizeof(*m));
+	char pw[256] = "";
+	struct timeval tv = {0, MQTT_TICK_MS * 1000};
+
+	m->base = base;
+	m->cbs = *cbs;
+	m->arg = arg;
+	str_copy(m->host, c->mqtt_host, sizeof(m->host));
+	str_copy(m->prefix, c->topic_prefix, sizeof(m->prefix));
+	m->port = c->mqtt_port;
+	m->keepalive = c->mqtt_keepalive;
+	m->backoff = 1;
+	m->rng = (unsigned)getpid() ^ (unsigned)now_wall();
+	/* clean_session = false: the broker keeps our subscriptions and queues
+	 * events for us while we are down. */
+	m->mosq = mosquitto_new(c->mqtt_client_id, false, m);
+	if (m->mosq == NULL)
+		fatal("event=mqtt_init_failed reason=\"%s\"", strerror(errno));
+	mosquitto_threaded_set(m->mosq, true); /* queue only: see the top */
+	mosquitto_int_option(m->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+	mosquitto_max_inflight_messages_set(m->mosq, 100);
+	if (c->mqtt_username[0]) {
+		if (c->mqtt_password_file[0] &&
+		    mqtt_read_password(c->mqtt_password_file, pw, sizeof(pw)) < 0)
+			fatal("event=config_error reason=\"cannot read %s\"",
+			      c->mqtt_password_file);
+		mosquitto_username_pw_set(m->mosq, c->mqtt_username, pw[0] ? pw : NULL);
+		memset(pw, 0, sizeof(pw));
+	}
+	if (c->mqtt_cafile[0] &&
+	    mosquitto_tls_set(m->mosq, c->mqtt_cafile, NULL, NULL, NULL, NULL) != MOSQ_ERR_SUCCESS)
+		fatal("event=config_error reason=\"bad mqtt.cafile\"");
+	mosquitto_connect_callback_set(m->mosq, mqtt_on_connect);
+	mosquitto_message_callback_set(m->mosq, mqtt_on_message);
+	mosquitto_log_callback_set(m->mosq, mqtt_on_log);
+	m->tick = event_new(base, -1, EV_PERSIST, mqtt_tick_cb, m);
+	event_add(m->tick, &tv);
+	return m;
+}
+
+int
+mqtt_start(struct mqtt *m)
+{
+	mqtt_try_connect(m, true);
+	return 0;
+}
+
+int
+mqtt_publish(struct mqtt *m, const char *topic, const char *payload, bool retain)
+{
+	int rc;
+
+	rc = mosquitto_publish(m->mosq, NULL, topic, (int)strlen(payload), payload, 1, retain);
+	if (rc != MOSQ_ERR_SUCCESS && rc != MOSQ_ERR_NO_CONN) {
+		log_err("event=publish_failed topic=%s reason=\"%s\"", topic,
+			mosquitto_strerror(rc));
+		return -1;
+	}
+	mqtt_kick(m);
+	return 0;
+}
+
+void
+mqtt_committed(struct mqtt *m, size_t n)
+{
+	m->unacked = n > m->unacked ? 0 : m->unacked - n;
+	mqtt_kick(m);
+}
+
+void
+mqtt_hold(struct mqtt *m, bool hold)
+{
+	if (m->hold == hold)
+		return;
+	m->hold = hold;
+	if (!m->sock_open || m->rev == NULL)
+		return;
+	if (hold)
+		event_del(m->rev);
+	else
+		event_add(m->rev, NULL);
+}
+
+size_t
+mqtt_unacked(const struct mqtt *m)
+{
+	return m->unacked;
+}
+
+bool
+mqtt_connected(const struct mqtt *m)
+{
+	return m->connected;
+}
+
+void
+mqtt_stop(struct mqtt *m)
+{
+	int i;
+
+	m->stopping = true;
+	if (m->sock_open && m->unacked == 0) {
+		mosquitto_disconnect(m->mosq);
+		for (i = 0; i < 100 && m->sock_open && mosquitto_want_write(m->mosq); i++)
+			if (mosquitto_loop_write(m->mosq, 1) != MOSQ_ERR_SUCCESS)
+				break;
+	}
+	if (m->rev)
+		event_del(m->rev);
+	if (m->wev)
+		event_del(m->wev);
+	m->sock_open = false;
+}
+
+void
+mqtt_free(struct mqtt *m)
+{
+	if (m == NULL)
+		return;
+	if (m->rev)
+		event_free(m->rev);
+	if (m->wev)
+		event_free(m->wev);
+	if (m->tick)
+		event_free(m->tick);
+	mosquitto_destroy(m->mosq);
+	free(m);
+}

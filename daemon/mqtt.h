@@ -1,0 +1,46 @@
+/* mqtt.h - the libmosquitto adapter, driven by libevent, and the one place
+ * that enforces "acknowledge only after commit". */
+#ifndef CW_MQTT_H
+#define CW_MQTT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <event2/event.h>
+
+#include "conf.h"
+
+struct mqtt_cbs {
+	/* A message arrived; it stays unacknowledged until mqtt_committed(). */
+	void (*message)(void *arg, const char *topic, const void *payload, int len);
+	/* The session is up (subscriptions sent). */
+	void (*connected)(void *arg);
+	/* A read pass ended: a good moment to batch what arrived. */
+	void (*read_done)(void *arg);
+};
+
+struct mqtt *mqtt_new(struct event_base *base, const struct conf *c,
+		      const struct mqtt_cbs *cbs, void *arg);
+void mqtt_free(struct mqtt *m);
+
+/* Connects (asynchronously) and keeps reconnecting with backoff and jitter. */
+int mqtt_start(struct mqtt *m);
+
+/* Queues a QoS 1 message; libmosquitto keeps it across reconnects. */
+int mqtt_publish(struct mqtt *m, const char *topic, const char *payload, bool retain);
+
+/* n messages handed to the message callback are now durable: once every
+ * message received so far is, queued packets (their PUBACKs among them)
+ * may be written. */
+void mqtt_committed(struct mqtt *m, size_t n);
+
+/* Stops or resumes reading from the broker. */
+void mqtt_hold(struct mqtt *m, bool hold);
+
+size_t mqtt_unacked(const struct mqtt *m);
+bool mqtt_connected(const struct mqtt *m);
+
+/* Sends DISCONNECT once everything is flushed (or now, if it cannot be). */
+void mqtt_stop(struct mqtt *m);
+
+#endif

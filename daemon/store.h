@@ -1,0 +1,48 @@
+/* store.h - what goes into PostgreSQL and how: SQL text and row builders.
+ * Every batch statement takes one jsonb array parameter, so one fixed
+ * statement carries any number of rows. */
+#ifndef CW_STORE_H
+#define CW_STORE_H
+
+#include <jansson.h>
+
+#include "ingest.h"
+#include "model.h"
+
+extern const char *const SQL_INSERT_EVENTS;
+extern const char *const SQL_INSERT_DEAD;
+extern const char *const SQL_INSERT_REPLIES;
+extern const char *const SQL_UPDATE_STATUS;
+extern const char *const SQL_UPSERT_INCIDENTS;
+extern const char *const SQL_UPSERT_OFFERS;
+extern const char *const SQL_INSERT_HISTORY;
+extern const char *const SQL_MARK_HANDLED;
+extern const char *const SQL_INSERT_VISITS;
+
+extern const char *const SQL_LOAD_ELDERS;
+extern const char *const SQL_LOAD_DEVICES;
+extern const char *const SQL_LOAD_STATIONS;
+extern const char *const SQL_LOAD_VOLUNTEERS;
+extern const char *const SQL_LOAD_INCIDENTS;
+extern const char *const SQL_LOAD_OFFERS;
+extern const char *const SQL_LOAD_MAXID;
+extern const char *const SQL_LOAD_UNHANDLED;
+
+/* Row builders: each returns a new JSON object for one jsonb_to_recordset row. */
+json_t *store_event_row(const char *device_id, const struct devevent *ev, double received,
+			bool handled);
+json_t *store_dead_row(const char *topic, const char *reason, const void *payload, size_t len,
+		       double received);
+json_t *store_reply_row(const char *responder, const struct reply *r, double received,
+			const char *result);
+json_t *store_status_row(const char *device_id, bool online, double at);
+json_t *store_incident_row(const struct incident *inc);
+json_t *store_offer_row(const struct incident *inc, const struct offer *of);
+json_t *store_hist_row(const struct hist *h);
+json_t *store_handled_row(const struct handled *h);
+json_t *store_visit_row(const struct visit *v);
+
+/* Base64 of arbitrary bytes (dead letters carry the payload this way). */
+char *store_base64(const void *data, size_t len);
+
+#endif
