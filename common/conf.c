@@ -29,32 +29,35 @@ struct conf_key {
 
 /* Sorted by section, then key; every key has a default. */
 static const struct conf_key conf_keys[] = {
-	K("daemon", "batch_max", CT_INT, batch_max, "500", true, 1, 10000),
-	K("daemon", "payload_max", CT_INT, payload_max, "4096", true, 64, 65536),
-	K("daemon", "verbose", CT_BOOL, verbose, "off", true, 0, 0),
-	K("database", "conninfo", CT_STR, db_conninfo, "dbname=carewatch", false, 0, 0),
-	K("dispatch", "escalate_after_s", CT_DBL, escalate_after_s, "300", true, 0.05, 86400),
-	K("dispatch", "max_offers", CT_INT, max_offers, "3", true, 1, 100),
-	K("dispatch", "night", CT_HOURS, night, "22:00-06:00", true, 0, 0),
-	K("dispatch", "offer_timeout_p1_s", CT_DBL, offer_timeout_p1_s, "60", true, 0.05, 86400),
-	K("dispatch", "offer_timeout_p2_s", CT_DBL, offer_timeout_p2_s, "300", true, 0.05, 86400),
-	K("dispatch", "position_max_age_s", CT_DBL, position_max_age_s, "1800", true, 0, 864000),
-	K("dispatch", "retry_s", CT_DBL, retry_s, "30", true, 0.05, 3600),
-	K("dispatch", "timezone", CT_STR, timezone, "Asia/Shanghai", false, 0, 0),
-	K("dispatch", "volunteer_max_km", CT_DBL, volunteer_max_km, "5", true, 0, 1000),
-	K("http", "listen", CT_STR, http_listen, "127.0.0.1:8080", false, 0, 0),
-	K("mqtt", "cafile", CT_STR, mqtt_cafile, "", false, 0, 0),
-	K("mqtt", "client_id", CT_STR, mqtt_client_id, "carewatchd", false, 0, 0),
-	K("mqtt", "host", CT_STR, mqtt_host, "127.0.0.1", false, 0, 0),
-	K("mqtt", "keepalive", CT_INT, mqtt_keepalive, "30", false, 5, 3600),
-	K("mqtt", "owntracks", CT_BOOL, owntracks, "on", false, 0, 0),
-	K("mqtt", "password_file", CT_STR, mqtt_password_file, "", false, 0, 0),
-	K("mqtt", "port", CT_INT, mqtt_port, "1883", false, 1, 65535),
-	K("mqtt", "topic_prefix", CT_STR, topic_prefix, "carewatch", false, 0, 0),
-	K("mqtt", "username", CT_STR, mqtt_username, "", false, 0, 0),
-	K("mqtt", "z2m_base", CT_STR, z2m_base, "zigbee2mqtt", false, 0, 0),
-	K("privacy", "id_key_file", CT_STR, id_key_file, "", true, 0, 0),
-	K("spool", "dir", CT_STR, spool_dir, "/var/lib/carewatch", false, 0, 0),
+    K("daemon", "batch_max", CT_INT, batch_max, "500", true, 1, 10000),
+    K("daemon", "payload_max", CT_INT, payload_max, "4096", true, 64, 65536),
+    K("daemon", "verbose", CT_BOOL, verbose, "off", true, 0, 0),
+    K("database", "conninfo", CT_STR, db_conninfo, "dbname=carewatch", false, 0, 0),
+    K("dispatch", "escalate_after_s", CT_DBL, escalate_after_s, "300", true, 0.05, 86400),
+    K("dispatch", "max_offers", CT_INT, max_offers, "3", true, 1, 100),
+    K("dispatch", "night", CT_HOURS, night, "22:00-06:00", true, 0, 0),
+    K("dispatch", "offer_timeout_p1_s", CT_DBL, offer_timeout_p1_s, "60", true, 0.05,
+      86400),
+    K("dispatch", "offer_timeout_p2_s", CT_DBL, offer_timeout_p2_s, "300", true, 0.05,
+      86400),
+    K("dispatch", "position_max_age_s", CT_DBL, position_max_age_s, "1800", true, 0,
+      864000),
+    K("dispatch", "retry_s", CT_DBL, retry_s, "30", true, 0.05, 3600),
+    K("dispatch", "timezone", CT_STR, timezone, "Asia/Shanghai", false, 0, 0),
+    K("dispatch", "volunteer_max_km", CT_DBL, volunteer_max_km, "5", true, 0, 1000),
+    K("http", "listen", CT_STR, http_listen, "127.0.0.1:8080", false, 0, 0),
+    K("mqtt", "cafile", CT_STR, mqtt_cafile, "", false, 0, 0),
+    K("mqtt", "client_id", CT_STR, mqtt_client_id, "carewatchd", false, 0, 0),
+    K("mqtt", "host", CT_STR, mqtt_host, "127.0.0.1", false, 0, 0),
+    K("mqtt", "keepalive", CT_INT, mqtt_keepalive, "30", false, 5, 3600),
+    K("mqtt", "owntracks", CT_BOOL, owntracks, "on", false, 0, 0),
+    K("mqtt", "password_file", CT_STR, mqtt_password_file, "", false, 0, 0),
+    K("mqtt", "port", CT_INT, mqtt_port, "1883", false, 1, 65535),
+    K("mqtt", "topic_prefix", CT_STR, topic_prefix, "carewatch", false, 0, 0),
+    K("mqtt", "username", CT_STR, mqtt_username, "", false, 0, 0),
+    K("mqtt", "z2m_base", CT_STR, z2m_base, "zigbee2mqtt", false, 0, 0),
+    K("privacy", "id_key_file", CT_STR, id_key_file, "", true, 0, 0),
+    K("spool", "dir", CT_STR, spool_dir, "/var/lib/carewatch", false, 0, 0),
 };
 
 #define NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
@@ -84,7 +87,8 @@ conf_parse_hours(const char *s, int *from_min, int *to_min)
 	}
 	if (sscanf(s, "%2d:%2d-%2d:%2d%n", &h1, &m1, &h2, &m2, &n) != 4 || s[n] != '\0')
 		return -1;
-	if (h1 < 0 || h1 > 24 || h2 < 0 || h2 > 24 || m1 < 0 || m1 > 59 || m2 < 0 || m2 > 59)
+	if (h1 < 0 || h1 > 24 || h2 < 0 || h2 > 24 || m1 < 0 || m1 > 59 || m2 < 0 ||
+	    m2 > 59)
 		return -1;
 	*from_min = h1 * 60 + m1;
 	*to_min = h2 * 60 + m2;
@@ -140,7 +144,8 @@ conf_set(struct conf *c, const struct conf_key *k, const char *v)
 		*(double *)(void *)p = d;
 		return NULL;
 	case CT_BOOL:
-		if (!strcmp(v, "on") || !strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "1"))
+		if (!strcmp(v, "on") || !strcmp(v, "yes") || !strcmp(v, "true") ||
+		    !strcmp(v, "1"))
 			*(bool *)(void *)p = true;
 		else if (!strcmp(v, "off") || !strcmp(v, "no") || !strcmp(v, "false") ||
 			 !strcmp(v, "0"))
@@ -169,7 +174,8 @@ conf_find(const char *section, const char *name)
 	size_t i;
 
 	for (i = 0; i < NKEYS; i++)
-		if (!strcmp(conf_keys[i].section, section) && !strcmp(conf_keys[i].name, name))
+		if (!strcmp(conf_keys[i].section, section) &&
+		    !strcmp(conf_keys[i].name, name))
 			return &conf_keys[i];
 	return NULL;
 }
@@ -222,37 +228,42 @@ conf_parse(struct conf *c, const char *name, const char *text, char *err, size_t
 		if (*s == '[') {
 			char *e = strchr(s, ']');
 
-			if (e == NULL || e[1] != '\0' || (size_t)(e - s - 1) >= sizeof(section)) {
-				snprintf(err, errlen, "%s:%d: bad section header", name, lineno);
+			if (e == NULL || e[1] != '\0' ||
+			    (size_t)(e - s - 1) >= sizeof(section)) {
+				snprintf(err, errlen, "%s:%d: bad section header", name,
+					 lineno);
 				return -1;
 			}
 			*e = '\0';
 			snprintf(section, sizeof(section), "%s", conf_trim(s + 1));
 			if (!conf_section_known(section)) {
-				snprintf(err, errlen, "%s:%d: unknown section [%s]", name, lineno,
-					 section);
+				snprintf(err, errlen, "%s:%d: unknown section [%s]", name,
+					 lineno, section);
 				return -1;
 			}
 			continue;
 		}
 		if ((eq = strchr(s, '=')) == NULL) {
-			snprintf(err, errlen, "%s:%d: expected key = value", name, lineno);
+			snprintf(err, errlen, "%s:%d: expected key = value", name,
+				 lineno);
 			return -1;
 		}
 		*eq = '\0';
 		key = conf_trim(s);
 		val = conf_trim(eq + 1);
 		if (section[0] == '\0') {
-			snprintf(err, errlen, "%s:%d: key %s outside a section", name, lineno, key);
+			snprintf(err, errlen, "%s:%d: key %s outside a section", name,
+				 lineno, key);
 			return -1;
 		}
 		if ((k = conf_find(section, key)) == NULL) {
-			snprintf(err, errlen, "%s:%d: unknown key %s in [%s]", name, lineno, key,
-				 section);
+			snprintf(err, errlen, "%s:%d: unknown key %s in [%s]", name,
+				 lineno, key, section);
 			return -1;
 		}
 		if ((why = conf_set(c, k, val)) != NULL) {
-			snprintf(err, errlen, "%s:%d: %s.%s: %s", name, lineno, section, key, why);
+			snprintf(err, errlen, "%s:%d: %s.%s: %s", name, lineno, section,
+				 key, why);
 			return -1;
 		}
 	}
@@ -321,7 +332,8 @@ conf_needs_restart(const struct conf *old, const struct conf *new_conf, char *ke
 			sz = sizeof(bool);
 			break;
 		}
-		if (memcmp((const char *)old + k->off, (const char *)new_conf + k->off, sz) != 0) {
+		if (memcmp((const char *)old + k->off, (const char *)new_conf + k->off,
+			   sz) != 0) {
 			snprintf(key, keylen, "%s.%s", k->section, k->name);
 			return true;
 		}

@@ -51,7 +51,8 @@ void conf_defaults(struct conf *c);
 int conf_load(struct conf *c, const char *path, char *err, size_t errlen);
 
 /* Parses INI text (for tests); name is used in messages. */
-int conf_parse(struct conf *c, const char *name, const char *text, char *err, size_t errlen);
+int conf_parse(struct conf *c, const char *name, const char *text, char *err,
+	       size_t errlen);
 
 /* True when the change from old to new touches a key that needs a restart;
  * the first such key is written into key. */

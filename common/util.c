@@ -80,9 +80,11 @@ time_parse_rfc3339(const char *s, double *out)
 	}
 	if (*p != '\0')
 		return -1;
-	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60 || y < 1970)
+	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60 ||
+	    y < 1970)
 		return -1;
-	*out = (double)(days_from_civil(y, mo, d) * 86400L + h * 3600L + mi * 60L + sec - off) +
+	*out = (double)(days_from_civil(y, mo, d) * 86400L + h * 3600L + mi * 60L + sec -
+			off) +
 	       frac;
 	return 0;
 }

@@ -297,8 +297,8 @@ db_run(struct db *db, const struct db_query *q, int n, db_done_fn done, void *ar
 	db->done = done;
 	db->done_arg = arg;
 	for (i = 0; i < n; i++) {
-		if (PQsendQueryParams(db->conn, q[i].sql, q[i].nparams, NULL, q[i].params, NULL,
-				      NULL, 0) != 1) {
+		if (PQsendQueryParams(db->conn, q[i].sql, q[i].nparams, NULL, q[i].params,
+				      NULL, NULL, 0) != 1) {
 			db_lost(db, "send failed");
 			return 0; /* done was called with lost = true */
 		}

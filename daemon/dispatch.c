@@ -13,7 +13,7 @@
 
 struct dindex {
 	double lat0, lon0, dlat, dlon; /* origin and cell size in degrees */
-	double cell_m;                 /* smaller side of a cell in metres */
+	double cell_m;		       /* smaller side of a cell in metres */
 	int ncx, ncy;
 	size_t n;
 	size_t *start; /* ncx * ncy + 1 offsets into items */
@@ -121,8 +121,8 @@ dindex_scan_cell(const struct dindex *ix, int x, int y, double lat, double lon,
 }
 
 struct responder *
-dindex_nearest(const struct dindex *ix, double lat, double lon, dindex_ok_fn ok, void *arg,
-	       double *dist_m)
+dindex_nearest(const struct dindex *ix, double lat, double lon, dindex_ok_fn ok,
+	       void *arg, double *dist_m)
 {
 	struct responder *best = NULL;
 	double best_d = INFINITY;
@@ -142,15 +142,15 @@ dindex_nearest(const struct dindex *ix, double lat, double lon, dindex_ok_fn ok,
 			if (y == cy - k || y == cy + k) {
 				for (x = cx - k; x <= cx + k; x++)
 					if (x >= 0 && x < ix->ncx)
-						dindex_scan_cell(ix, x, y, lat, lon, ok, arg, &best,
-								 &best_d);
+						dindex_scan_cell(ix, x, y, lat, lon, ok,
+								 arg, &best, &best_d);
 			} else {
 				if (cx - k >= 0)
-					dindex_scan_cell(ix, cx - k, y, lat, lon, ok, arg, &best,
-							 &best_d);
+					dindex_scan_cell(ix, cx - k, y, lat, lon, ok, arg,
+							 &best, &best_d);
 				if (k > 0 && cx + k < ix->ncx)
-					dindex_scan_cell(ix, cx + k, y, lat, lon, ok, arg, &best,
-							 &best_d);
+					dindex_scan_cell(ix, cx + k, y, lat, lon, ok, arg,
+							 &best, &best_d);
 			}
 		}
 	}

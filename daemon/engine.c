@@ -52,9 +52,9 @@ enum q_kind {
 };
 
 static const char *const *const q_sql[Q__COUNT] = {
-	&SQL_INSERT_EVENTS,  &SQL_INSERT_DEAD,	 &SQL_INSERT_REPLIES,
-	&SQL_UPDATE_STATUS,  &SQL_UPSERT_INCIDENTS, &SQL_UPSERT_OFFERS,
-	&SQL_INSERT_HISTORY, &SQL_MARK_HANDLED,	 &SQL_INSERT_VISITS,
+    &SQL_INSERT_EVENTS,	 &SQL_INSERT_DEAD,	&SQL_INSERT_REPLIES,
+    &SQL_UPDATE_STATUS,	 &SQL_UPSERT_INCIDENTS, &SQL_UPSERT_OFFERS,
+    &SQL_INSERT_HISTORY, &SQL_MARK_HANDLED,	&SQL_INSERT_VISITS,
 };
 
 /* A received event waiting for its commit. */
@@ -238,8 +238,8 @@ dead_letter(struct engine *e, const char *topic, const char *reason, const void 
 	json_t *row, *o;
 	size_t keep = len > DEAD_KEEP ? DEAD_KEEP : len;
 
-	row = store_dead_row(topic, len > keep ? "oversize (truncated)" : reason, payload, keep,
-			     now);
+	row = store_dead_row(topic, len > keep ? "oversize (truncated)" : reason, payload,
+			     keep, now);
 	o = json_object();
 	json_object_set(o, "topic", json_object_get(row, "t"));
 	json_object_set_new(o, "reason", json_string(reason));
@@ -280,8 +280,8 @@ route_event(struct engine *e, const char *topic, const char *dev_id, const void 
 		return;
 	}
 	local_time(pe.ev.ts > 0 ? pe.ev.ts : now, &lt);
-	prio = classify_priority(pe.ev.type, pe.ev.clear, d->elder, &lt, e->w.p.night_from,
-				 e->w.p.night_to);
+	prio = classify_priority(pe.ev.type, pe.ev.clear, d->elder, &lt,
+				 e->w.p.night_from, e->w.p.night_to);
 	pe.dev = d;
 	pe.key = xstrdup(key);
 	pe.process = prio > 0 || pe.ev.clear;
@@ -291,8 +291,8 @@ route_event(struct engine *e, const char *topic, const char *dev_id, const void 
 	hmap_put(&e->next->evkeys, pe.key, pe.key);
 	e->n_events++;
 	if (prio > 0)
-		log_info("event=alarm device=%s id=%s type=%s priority=%d", d->id, pe.ev.id,
-			 ev_type_name(pe.ev.type), prio);
+		log_info("event=alarm device=%s id=%s type=%s priority=%d", d->id,
+			 pe.ev.id, ev_type_name(pe.ev.type), prio);
 	else
 		log_debug("event=device_event device=%s id=%s type=%s", d->id, pe.ev.id,
 			  ev_type_name(pe.ev.type));
@@ -313,7 +313,8 @@ route_status(struct engine *e, const char *topic, const char *dev_id, const void
 		dead_letter(e, topic, why, payload, (size_t)len, now);
 		return;
 	}
-	json_array_append_new(e->next->rows[Q_STATUS], store_status_row(dev_id, online, now));
+	json_array_append_new(e->next->rows[Q_STATUS],
+			      store_status_row(dev_id, online, now));
 }
 
 static void
@@ -334,7 +335,8 @@ route_reply(struct engine *e, const char *topic, const char *resp_id, const void
 		log_warn("event=reply_rejected responder=%s incident=%" PRId64
 			 " action=%s reason=\"%s\"",
 			 resp_id, r.incident, reply_action_name(r.action), why);
-	json_array_append_new(e->next->rows[Q_REPLIES], store_reply_row(resp_id, &r, now, why));
+	json_array_append_new(e->next->rows[Q_REPLIES],
+			      store_reply_row(resp_id, &r, now, why));
 	e->n_replies++;
 	engine_drain(e);
 }
@@ -450,9 +452,11 @@ engine_drain(struct engine *e)
 	for (i = 0; i < fx->hist.n; i++)
 		json_array_append_new(b->rows[Q_HIST], store_hist_row(&fx->hist.v[i]));
 	for (i = 0; i < fx->handled.n; i++)
-		json_array_append_new(b->rows[Q_HANDLED], store_handled_row(&fx->handled.v[i]));
+		json_array_append_new(b->rows[Q_HANDLED],
+				      store_handled_row(&fx->handled.v[i]));
 	for (i = 0; i < fx->visits.n; i++)
-		json_array_append_new(b->rows[Q_VISITS], store_visit_row(&fx->visits.v[i]));
+		json_array_append_new(b->rows[Q_VISITS],
+				      store_visit_row(&fx->visits.v[i]));
 	for (i = 0; i < fx->pubs.n; i++)
 		VEC_PUSH(b->pubs, fx->pubs.v[i]); /* ownership moves */
 	fx->pubs.n = 0;
@@ -532,8 +536,8 @@ batch_done_cb(void *arg, bool ok, bool lost, PGresult **res, int n, const char *
 
 	if (!ok) {
 		e->flight_failed = true;
-		log_err("event=batch_failed rows_inbound=%zu lost=%d reason=\"%s\"", b->inbound,
-			lost, err ? err : "");
+		log_err("event=batch_failed rows_inbound=%zu lost=%d reason=\"%s\"",
+			b->inbound, lost, err ? err : "");
 		if (!lost) {
 			struct timeval tv = {1, 0};
 
@@ -596,7 +600,8 @@ engine_kick(struct engine *e)
 	struct batch *b;
 
 	if (e->flight != NULL) {
-		if (e->flight_failed && db_idle(e->db) && !evtimer_pending(e->retry_ev, NULL)) {
+		if (e->flight_failed && db_idle(e->db) &&
+		    !evtimer_pending(e->retry_ev, NULL)) {
 			e->flight_failed = false;
 			batch_send(e);
 		}
@@ -697,7 +702,8 @@ load_responders(struct engine *e, PGresult *st, PGresult *vo)
 		r->lat = atof(PQgetvalue(st, i, 2));
 		r->lon = atof(PQgetvalue(st, i, 3));
 		r->capacity = atoi(PQgetvalue(st, i, 4));
-		if (conf_parse_hours(PQgetvalue(st, i, 5), &r->duty_from, &r->duty_to) < 0) {
+		if (conf_parse_hours(PQgetvalue(st, i, 5), &r->duty_from, &r->duty_to) <
+		    0) {
 			r->duty_from = 0;
 			r->duty_to = 24 * 60;
 		}
@@ -709,7 +715,8 @@ load_responders(struct engine *e, PGresult *st, PGresult *vo)
 
 		str_copy(r->id, PQgetvalue(vo, i, 0), sizeof(r->id));
 		if (hmap_get(&e->w.responders, r->id) != NULL) {
-			log_warn("event=duplicate_responder_id id=%s kept=station", r->id);
+			log_warn("event=duplicate_responder_id id=%s kept=station",
+				 r->id);
 			free(r);
 			continue;
 		}
@@ -734,7 +741,8 @@ load_incidents(struct engine *e, PGresult *ri, PGresult *ro)
 		int t, s;
 
 		inc->id = strtoll(PQgetvalue(ri, i, 0), NULL, 10);
-		inc->kind = strcmp(PQgetvalue(ri, i, 1), "ticket") == 0 ? INC_TICKET : INC_ALARM;
+		inc->kind =
+		    strcmp(PQgetvalue(ri, i, 1), "ticket") == 0 ? INC_TICKET : INC_ALARM;
 		str_copy(inc->elder_id, PQgetvalue(ri, i, 2), sizeof(inc->elder_id));
 		str_copy(inc->area_code, PQgetvalue(ri, i, 3), sizeof(inc->area_code));
 		t = ev_type_parse(PQgetvalue(ri, i, 4));
@@ -745,9 +753,12 @@ load_incidents(struct engine *e, PGresult *ri, PGresult *ro)
 		inc->escalated = PQgetvalue(ri, i, 7)[0] == 't';
 		inc->escalated_at = atof(PQgetvalue(ri, i, 8));
 		str_copy(inc->station_id, PQgetvalue(ri, i, 9), sizeof(inc->station_id));
-		str_copy(inc->responder_id, PQgetvalue(ri, i, 10), sizeof(inc->responder_id));
-		str_copy(inc->alarm_device, PQgetvalue(ri, i, 11), sizeof(inc->alarm_device));
-		str_copy(inc->alarm_event, PQgetvalue(ri, i, 12), sizeof(inc->alarm_event));
+		str_copy(inc->responder_id, PQgetvalue(ri, i, 10),
+			 sizeof(inc->responder_id));
+		str_copy(inc->alarm_device, PQgetvalue(ri, i, 11),
+			 sizeof(inc->alarm_device));
+		str_copy(inc->alarm_event, PQgetvalue(ri, i, 12),
+			 sizeof(inc->alarm_event));
 		inc->opened_at = atof(PQgetvalue(ri, i, 13));
 		inc->accepted_at = atof(PQgetvalue(ri, i, 14));
 		inc->arrived_at = atof(PQgetvalue(ri, i, 15));
@@ -770,12 +781,13 @@ load_incidents(struct engine *e, PGresult *ri, PGresult *ro)
 		if (inc->noffers == inc->offers_cap) {
 			inc->offers_cap = inc->offers_cap ? inc->offers_cap * 2 : 4;
 			inc->offers =
-				xrealloc(inc->offers, (size_t)inc->offers_cap * sizeof(*of));
+			    xrealloc(inc->offers, (size_t)inc->offers_cap * sizeof(*of));
 		}
 		of = &inc->offers[inc->noffers++];
 		memset(of, 0, sizeof(*of));
 		of->seq = atoi(PQgetvalue(ro, i, 1));
-		str_copy(of->responder_id, PQgetvalue(ro, i, 2), sizeof(of->responder_id));
+		str_copy(of->responder_id, PQgetvalue(ro, i, 2),
+			 sizeof(of->responder_id));
 		of->rkind = strcmp(PQgetvalue(ro, i, 3), "station") == 0 ? RESP_STATION
 									 : RESP_VOLUNTEER;
 		of->distance_m = atoi(PQgetvalue(ro, i, 4));
@@ -833,9 +845,9 @@ static void
 engine_load(struct engine *e)
 {
 	static const char *const *const sql[] = {
-		&SQL_LOAD_ELDERS,    &SQL_LOAD_DEVICES, &SQL_LOAD_STATIONS,
-		&SQL_LOAD_VOLUNTEERS, &SQL_LOAD_INCIDENTS, &SQL_LOAD_OFFERS,
-		&SQL_LOAD_MAXID,     &SQL_LOAD_UNHANDLED,
+	    &SQL_LOAD_ELDERS,	  &SQL_LOAD_DEVICES,   &SQL_LOAD_STATIONS,
+	    &SQL_LOAD_VOLUNTEERS, &SQL_LOAD_INCIDENTS, &SQL_LOAD_OFFERS,
+	    &SQL_LOAD_MAXID,	  &SQL_LOAD_UNHANDLED,
 	};
 	struct db_query q[8];
 	int i;
@@ -878,8 +890,8 @@ load_done_cb(void *arg, bool ok, bool lost, PGresult **res, int n, const char *e
 	replayed = replay_unhandled(e, res[7]);
 	log_info("event=loaded elders=%zu devices=%zu responders=%zu incidents_open=%zu "
 		 "replayed=%zu ms=%.1f",
-		 e->w.elders.len, e->w.devices.len, e->w.responders.len, e->w.n_open, replayed,
-		 (now_wall() - t0) * 1000);
+		 e->w.elders.len, e->w.devices.len, e->w.responders.len, e->w.n_open,
+		 replayed, (now_wall() - t0) * 1000);
 	engine_update_hold(e);
 	if (batch_has_rows(e->next)) {
 		e->next->replay = true; /* the broker waits for this commit */
@@ -936,7 +948,8 @@ struct engine *
 engine_new(struct event_base *base, const struct conf *c)
 {
 	struct engine *e = xcalloc(1, sizeof(*e));
-	struct mqtt_cbs cbs = {engine_message_cb, engine_connected_cb, engine_read_done_cb};
+	struct mqtt_cbs cbs = {engine_message_cb, engine_connected_cb,
+			       engine_read_done_cb};
 
 	e->base = base;
 	e->conf = *c;
@@ -967,7 +980,8 @@ engine_reload(struct engine *e, const struct conf *c)
 	char key[64];
 
 	if (conf_needs_restart(&e->conf, c, key, sizeof(key)))
-		log_warn("event=reload_partial reason=\"%s changed; restart to apply\"", key);
+		log_warn("event=reload_partial reason=\"%s changed; restart to apply\"",
+			 key);
 	dparams_from_conf(&e->w.p, c);
 	e->conf.batch_max = c->batch_max;
 	e->conf.payload_max = c->payload_max;
@@ -984,12 +998,13 @@ stop_check_cb(evutil_socket_t fd, short what, void *arg)
 
 	if (idle || now_wall() >= e->stop_deadline) {
 		if (!idle)
-			log_warn("event=stop_timeout unacked=%zu (the broker will redeliver)",
-				 mqtt_unacked(e->mqtt));
+			log_warn(
+			    "event=stop_timeout unacked=%zu (the broker will redeliver)",
+			    mqtt_unacked(e->mqtt));
 		engine_kick(e); /* publish what needs no store */
 		mqtt_stop(e->mqtt);
-		log_info("event=stopped events=%lu batches=%lu dead_letters=%lu", e->n_events,
-			 e->n_batches, e->n_dead);
+		log_info("event=stopped events=%lu batches=%lu dead_letters=%lu",
+			 e->n_events, e->n_batches, e->n_dead);
 		event_base_loopexit(e->base, NULL);
 		return;
 	}

@@ -16,7 +16,8 @@
 #include "log.h"
 #include "util.h"
 
-static const char *const state_names[] = {"open", "offered", "accepted", "on_site", "resolved"};
+static const char *const state_names[] = {"open", "offered", "accepted", "on_site",
+					  "resolved"};
 static const char *const answer_names[] = {"pending", "accepted", "declined", "timeout",
 					   "cancelled"};
 
@@ -172,14 +173,13 @@ mark_dirty(struct world *w, struct incident *inc)
 	}
 }
 
-static void
-history(struct world *w, struct incident *inc, double at, const char *what, const char *actor,
-	const char *fmt, ...) CW_PRINTF(6, 7);
+static void history(struct world *w, struct incident *inc, double at, const char *what,
+		    const char *actor, const char *fmt, ...) CW_PRINTF(6, 7);
 
 /* Appends one line of incident history (persisted with the incident). */
 static void
-history(struct world *w, struct incident *inc, double at, const char *what, const char *actor,
-	const char *fmt, ...)
+history(struct world *w, struct incident *inc, double at, const char *what,
+	const char *actor, const char *fmt, ...)
 {
 	struct hist h;
 	char buf[512];
@@ -279,8 +279,9 @@ publish_offer(struct world *w, struct incident *inc, const struct offer *of)
 	json_t *o = incident_json_head(inc);
 
 	json_object_set_new(o, "offer", json_integer(of->seq));
-	json_object_set_new(o, "respond_within_s",
-			    json_integer((json_int_t)ceil(of->deadline - of->offered_at)));
+	json_object_set_new(
+	    o, "respond_within_s",
+	    json_integer((json_int_t)ceil(of->deadline - of->offered_at)));
 	json_object_set_new(o, "distance_m", json_integer(of->distance_m));
 	if (of->forced)
 		json_object_set_new(o, "forced", json_true());
@@ -289,7 +290,8 @@ publish_offer(struct world *w, struct incident *inc, const struct offer *of)
 
 /* Tells a station about an incident it is not asked to take (information). */
 static void
-publish_info(struct world *w, struct incident *inc, const char *station_id, const char *why)
+publish_info(struct world *w, struct incident *inc, const char *station_id,
+	     const char *why)
 {
 	json_t *o = incident_json_head(inc);
 
@@ -331,7 +333,8 @@ offer_add(struct world *w, struct incident *inc, struct responder *r, double dis
 
 	if (inc->noffers == inc->offers_cap) {
 		inc->offers_cap = inc->offers_cap ? inc->offers_cap * 2 : 4;
-		inc->offers = xrealloc(inc->offers, (size_t)inc->offers_cap * sizeof(*of));
+		inc->offers =
+		    xrealloc(inc->offers, (size_t)inc->offers_cap * sizeof(*of));
 	}
 	of = &inc->offers[inc->noffers];
 	memset(of, 0, sizeof(*of));
@@ -417,15 +420,18 @@ dispatch_next(struct world *w, struct incident *inc, double now)
 	c.gen = ++w->mark_gen;
 	c.minute = lt.minute;
 	for (i = 0; i < inc->noffers; i++) {
-		struct responder *o = hmap_get(&w->responders, inc->offers[i].responder_id);
+		struct responder *o =
+		    hmap_get(&w->responders, inc->offers[i].responder_id);
 
 		if (o)
 			o->mark = c.gen;
 	}
-	r = dindex_nearest(w->index, inc->elder->lat, inc->elder->lon, cand_ok, &c, &dist);
+	r = dindex_nearest(w->index, inc->elder->lat, inc->elder->lon, cand_ok, &c,
+			   &dist);
 	if (r == NULL) {
 		inc->retry_at = now + w->p.retry_s;
-		history(w, inc, now, "no_candidate", NULL, "retry_in_s=%.1f", w->p.retry_s);
+		history(w, inc, now, "no_candidate", NULL, "retry_in_s=%.1f",
+			w->p.retry_s);
 		log_warn("event=no_candidate incident=%" PRId64 " priority=%d", inc->id,
 			 inc->priority);
 		incident_timer(w, inc);
@@ -451,7 +457,8 @@ incident_escalate(struct world *w, struct incident *inc, double now, const char 
 	log_warn("event=escalated incident=%" PRId64 " priority=%d reason=%s", inc->id,
 		 inc->priority, why);
 	while ((r = hmap_next(&w->responders, &pos)) != NULL)
-		if (r->kind == RESP_STATION && strcmp(r->station_kind, "county_center") == 0)
+		if (r->kind == RESP_STATION &&
+		    strcmp(r->station_kind, "county_center") == 0)
 			publish_info(w, inc, r->id, "escalated");
 	if (inc->elder && inc->elder->station_id[0])
 		st = hmap_get(&w->responders, inc->elder->station_id);
@@ -460,9 +467,10 @@ incident_escalate(struct world *w, struct incident *inc, double now, const char 
 		    strcmp(inc->offers[inc->pending_offer].responder_id, st->id) == 0)
 			return; /* already asked: let that offer run */
 		offer_close(w, inc, ANS_CANCELLED, now);
-		offer_add(w, inc, st, geo_distance_m(inc->elder->lat, inc->elder->lon, st->lat,
-						     st->lon),
-			  now, true);
+		offer_add(
+		    w, inc, st,
+		    geo_distance_m(inc->elder->lat, inc->elder->lon, st->lat, st->lon),
+		    now, true);
 	}
 	incident_timer(w, inc);
 }
@@ -509,7 +517,8 @@ incident_open(struct world *w, struct device *d, const struct devevent *ev, int 
 }
 
 int64_t
-incident_on_event(struct world *w, struct device *d, const struct devevent *ev, double now)
+incident_on_event(struct world *w, struct device *d, const struct devevent *ev,
+		  double now)
 {
 	struct localtime_cw lt;
 	struct incident *inc;
@@ -519,15 +528,16 @@ incident_on_event(struct world *w, struct device *d, const struct devevent *ev, 
 	if (e == NULL)
 		return 0;
 	local_time(ev->ts > 0 ? ev->ts : now, &lt);
-	prio = classify_priority(ev->type, ev->clear, e, &lt, w->p.night_from, w->p.night_to);
+	prio = classify_priority(ev->type, ev->clear, e, &lt, w->p.night_from,
+				 w->p.night_to);
 
 	if (ev->clear) {
 		/* A clear is recorded on the open incident; it never closes one. */
 		inc = e->open_alarm ? e->open_alarm : e->open_ticket;
 		if (inc == NULL)
 			return 0;
-		history(w, inc, now, "clear", d->id, "type=%s event=%s", ev_type_name(ev->type),
-			ev->id);
+		history(w, inc, now, "clear", d->id, "type=%s event=%s",
+			ev_type_name(ev->type), ev->id);
 		return inc->id;
 	}
 	if (prio == 0)
@@ -556,8 +566,8 @@ incident_on_event(struct world *w, struct device *d, const struct devevent *ev, 
 		history(w, inc, now, "alarm", d->id, "type=%s event=%s priority=%d",
 			ev_type_name(ev->type), ev->id, prio);
 		if (prio < inc->priority) {
-			history(w, inc, now, "priority", d->id, "from=%d to=%d", inc->priority,
-				prio);
+			history(w, inc, now, "priority", d->id, "from=%d to=%d",
+				inc->priority, prio);
 			inc->priority = prio;
 			inc->type = ev->type;
 			if (prio == 1 && !inc->escalated && inc->escalate_at == 0)
@@ -580,13 +590,14 @@ incident_on_event(struct world *w, struct device *d, const struct devevent *ev, 
 /* --- replies and timers ---------------------------------------------------- */
 
 static void
-incident_resolve(struct world *w, struct incident *inc, const char *outcome, const char *by,
-		 double now)
+incident_resolve(struct world *w, struct incident *inc, const char *outcome,
+		 const char *by, double now)
 {
 	struct responder *r;
 
 	offer_close(w, inc, ANS_CANCELLED, now);
-	if (inc->responder_id[0] && (inc->state == INC_ACCEPTED || inc->state == INC_ON_SITE) &&
+	if (inc->responder_id[0] &&
+	    (inc->state == INC_ACCEPTED || inc->state == INC_ON_SITE) &&
 	    (r = hmap_get(&w->responders, inc->responder_id)) != NULL && r->holding > 0)
 		r->holding--;
 	inc->state = INC_RESOLVED;
@@ -628,8 +639,9 @@ incident_on_reply(struct world *w, const char *responder_id, const struct reply 
 	switch (rp->action) {
 	case REPLY_ACCEPT:
 		if (inc->state == INC_ACCEPTED || inc->state == INC_ON_SITE)
-			return strcmp(inc->responder_id, responder_id) == 0 ? "already accepted"
-									  : "taken by another";
+			return strcmp(inc->responder_id, responder_id) == 0
+				   ? "already accepted"
+				   : "taken by another";
 		if (mine < 0)
 			return "not offered";
 		if (inc->pending_offer != mine) {
@@ -656,7 +668,8 @@ incident_on_reply(struct world *w, const char *responder_id, const struct reply 
 		dispatch_next(w, inc, now);
 		break;
 	case REPLY_ARRIVED:
-		if (inc->state != INC_ACCEPTED || strcmp(inc->responder_id, responder_id) != 0)
+		if (inc->state != INC_ACCEPTED ||
+		    strcmp(inc->responder_id, responder_id) != 0)
 			return "not the accepted responder";
 		inc->state = INC_ON_SITE;
 		inc->arrived_at = now;
@@ -680,7 +693,8 @@ incident_on_reply(struct world *w, const char *responder_id, const struct reply 
 		strcpy(v.kind, "alarm_followup");
 		if (inc->elder_id[0])
 			VEC_PUSH(w->fx.visits, v);
-		incident_resolve(w, inc, rp->outcome[0] ? rp->outcome : "emergency_handled",
+		incident_resolve(w, inc,
+				 rp->outcome[0] ? rp->outcome : "emergency_handled",
 				 responder_id, now);
 		return NULL;
 	}
@@ -733,7 +747,8 @@ incident_restore(struct world *w, struct incident *inc)
 		if ((r = hmap_get(&w->responders, inc->offers[i].responder_id)) != NULL)
 			r->pending++;
 	}
-	if ((inc->state == INC_ACCEPTED || inc->state == INC_ON_SITE) && inc->responder_id[0] &&
+	if ((inc->state == INC_ACCEPTED || inc->state == INC_ON_SITE) &&
+	    inc->responder_id[0] &&
 	    (r = hmap_get(&w->responders, inc->responder_id)) != NULL)
 		r->holding++;
 	if (inc->priority == 1 && inc->escalate_at == 0)

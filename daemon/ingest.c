@@ -13,20 +13,20 @@
 #include "util.h"
 
 static const char *const ev_names[EV__COUNT] = {
-	[EV_SOS] = "sos",
-	[EV_FALL] = "fall",
-	[EV_SMOKE] = "smoke",
-	[EV_GAS] = "gas",
-	[EV_CO] = "co",
-	[EV_WATER_LEAK] = "water_leak",
-	[EV_INACTIVITY] = "inactivity",
-	[EV_DOOR] = "door",
-	[EV_MOTION] = "motion",
-	[EV_HEARTBEAT] = "heartbeat",
-	[EV_LOW_BATTERY] = "low_battery",
-	[EV_TAMPER] = "tamper",
-	[EV_TEST] = "test",
-	[EV_OFFLINE] = "device_offline",
+    [EV_SOS] = "sos",
+    [EV_FALL] = "fall",
+    [EV_SMOKE] = "smoke",
+    [EV_GAS] = "gas",
+    [EV_CO] = "co",
+    [EV_WATER_LEAK] = "water_leak",
+    [EV_INACTIVITY] = "inactivity",
+    [EV_DOOR] = "door",
+    [EV_MOTION] = "motion",
+    [EV_HEARTBEAT] = "heartbeat",
+    [EV_LOW_BATTERY] = "low_battery",
+    [EV_TAMPER] = "tamper",
+    [EV_TEST] = "test",
+    [EV_OFFLINE] = "device_offline",
 };
 
 const char *
@@ -58,8 +58,9 @@ reply_action_name(enum reply_action a)
 bool
 outcome_valid(const char *s)
 {
-	static const char *const ok[] = {"emergency_handled", "false_alarm", "test",
-					 "no_access", "transferred_120", "transferred_119"};
+	static const char *const ok[] = {
+	    "emergency_handled", "false_alarm",	    "test",
+	    "no_access",	 "transferred_120", "transferred_119"};
 	size_t i;
 
 	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
@@ -199,7 +200,8 @@ ingest_parse_event(const char *payload, size_t len, struct devevent *ev)
 	}
 
 	v = json_object_get(root, "battery");
-	if (json_is_integer(v) && json_integer_value(v) >= 0 && json_integer_value(v) <= 100)
+	if (json_is_integer(v) && json_integer_value(v) >= 0 &&
+	    json_integer_value(v) <= 100)
 		ev->battery = (int)json_integer_value(v);
 	else if (v != NULL && !json_is_null(v)) {
 		why = "bad battery";
@@ -207,7 +209,8 @@ ingest_parse_event(const char *payload, size_t len, struct devevent *ev)
 	}
 
 	{
-		json_t *la = json_object_get(root, "lat"), *lo = json_object_get(root, "lon");
+		json_t *la = json_object_get(root, "lat"),
+		       *lo = json_object_get(root, "lon");
 
 		if (json_is_number(la) && json_is_number(lo)) {
 			ev->lat = json_number_value(la);
@@ -358,8 +361,8 @@ classify_priority(enum ev_type t, bool clear, const struct elder *e,
 		return 0;
 	}
 	/* Risk raise: living alone, disabled (or capability >= 2), or 80+. */
-	if (e != NULL && ((e->cats & (CAT_LIVING_ALONE | CAT_DISABLED)) || e->capability >= 2 ||
-			  elder_age(e, lt) >= 80))
+	if (e != NULL && ((e->cats & (CAT_LIVING_ALONE | CAT_DISABLED)) ||
+			  e->capability >= 2 || elder_age(e, lt) >= 80))
 		prio = 1;
 	return prio;
 }
@@ -371,16 +374,16 @@ elder_cats_parse(const char *s)
 		const char *name;
 		unsigned bit;
 	} cats[] = {
-		{"extreme_poverty", CAT_EXTREME_POVERTY},
-		{"low_income", CAT_LOW_INCOME},
-		{"econ_hardship", CAT_ECON_HARDSHIP},
-		{"disabled", CAT_DISABLED},
-		{"dementia", CAT_DEMENTIA},
-		{"severe_disability", CAT_SEVERE_DISABILITY},
-		{"living_alone", CAT_LIVING_ALONE},
-		{"empty_nest", CAT_EMPTY_NEST},
-		{"left_behind", CAT_LEFT_BEHIND},
-		{"special_family", CAT_SPECIAL_FAMILY},
+	    {"extreme_poverty", CAT_EXTREME_POVERTY},
+	    {"low_income", CAT_LOW_INCOME},
+	    {"econ_hardship", CAT_ECON_HARDSHIP},
+	    {"disabled", CAT_DISABLED},
+	    {"dementia", CAT_DEMENTIA},
+	    {"severe_disability", CAT_SEVERE_DISABILITY},
+	    {"living_alone", CAT_LIVING_ALONE},
+	    {"empty_nest", CAT_EMPTY_NEST},
+	    {"left_behind", CAT_LEFT_BEHIND},
+	    {"special_family", CAT_SPECIAL_FAMILY},
 	};
 	unsigned bits = 0;
 	size_t i;

@@ -25,7 +25,7 @@ struct devevent {
 	char id[ID_MAX + 1];
 	enum ev_type type;
 	bool clear;
-	double ts; /* 0 when absent */
+	double ts;   /* 0 when absent */
 	int battery; /* -1 when absent */
 	double lat, lon;
 	bool has_pos;

@@ -30,19 +30,20 @@ struct daemon_ctx {
 static void
 usage(FILE *f)
 {
-	fprintf(f,
-		"usage: carewatchd [-n] [-v] [-c FILE]\n"
-		"\n"
-		"The carewatch alarm and dispatch daemon. Runs in the foreground and logs\n"
-		"to stderr with <N> priority prefixes (journald style).\n"
-		"\n"
-		"  -c FILE   configuration (default " DEFAULT_CONF ")\n"
-		"  -n        check the configuration and exit (0 = valid)\n"
-		"  -v        debug logging\n"
-		"  -h, --help  this text\n"
-		"\n"
-		"Signals: SIGHUP reloads the reloadable settings; SIGTERM/SIGINT stop\n"
-		"cleanly after the batch in flight is committed.\n");
+	fprintf(
+	    f,
+	    "usage: carewatchd [-n] [-v] [-c FILE]\n"
+	    "\n"
+	    "The carewatch alarm and dispatch daemon. Runs in the foreground and logs\n"
+	    "to stderr with <N> priority prefixes (journald style).\n"
+	    "\n"
+	    "  -c FILE   configuration (default " DEFAULT_CONF ")\n"
+	    "  -n        check the configuration and exit (0 = valid)\n"
+	    "  -v        debug logging\n"
+	    "  -h, --help  this text\n"
+	    "\n"
+	    "Signals: SIGHUP reloads the reloadable settings; SIGTERM/SIGINT stop\n"
+	    "cleanly after the batch in flight is committed.\n");
 }
 
 static void

@@ -9,10 +9,10 @@
 
 #include "hmap.h"
 
-#define ID_MAX       64 /* device and event ids */
-#define REF_ID_MAX   40 /* elders, stations, volunteers */
-#define AREA_LEN     12
-#define OUTCOME_MAX  24
+#define ID_MAX	    64 /* device and event ids */
+#define REF_ID_MAX  40 /* elders, stations, volunteers */
+#define AREA_LEN    12
+#define OUTCOME_MAX 24
 
 enum ev_type {
 	EV_SOS,
@@ -78,7 +78,7 @@ struct responder {
 	char station_kind[20]; /* county_center, regional_center, ... */
 	double lat, lon;       /* home position */
 	double live_lat, live_lon, live_at;
-	int capacity;   /* stations: incidents held at once */
+	int capacity;		/* stations: incidents held at once */
 	int duty_from, duty_to; /* minutes of the local day */
 	bool active;
 	double max_km; /* volunteers; <= 0 = the configured default */
@@ -123,7 +123,7 @@ struct incident {
 	struct offer *offers;
 	int noffers, offers_cap;
 	int pending_offer; /* index into offers, -1 when none */
-	int new_offers;    /* offers[new_offers..] not yet persisted */
+	int new_offers;	   /* offers[new_offers..] not yet persisted */
 	double retry_at;   /* try dispatch again (nobody was available) */
 	double escalate_at;
 	double timer_at; /* earliest of the deadlines above; 0 = none */

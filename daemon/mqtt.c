@@ -56,8 +56,8 @@ mqtt_lost(struct mqtt *m, int rc)
 	if (m->wev)
 		event_del(m->wev);
 	if (m->sock_open)
-		log_warn("event=mqtt_down reason=\"%s\" unacked=%zu", mosquitto_strerror(rc),
-			 m->unacked);
+		log_warn("event=mqtt_down reason=\"%s\" unacked=%zu",
+			 mosquitto_strerror(rc), m->unacked);
 	m->sock_open = false;
 	m->connected = false;
 	m->rng = m->rng * 1103515245u + 12345u;
@@ -141,7 +141,8 @@ mqtt_try_connect(struct mqtt *m, bool first)
 		rc = mosquitto_reconnect_async(m->mosq);
 	if (rc != MOSQ_ERR_SUCCESS || mosquitto_socket(m->mosq) < 0) {
 		if (rc == MOSQ_ERR_ERRNO)
-			log_warn("event=mqtt_connect_failed reason=\"%s\"", strerror(errno));
+			log_warn("event=mqtt_connect_failed reason=\"%s\"",
+				 strerror(errno));
 		else
 			log_warn("event=mqtt_connect_failed reason=\"%s\"",
 				 mosquitto_strerror(rc));
@@ -184,7 +185,8 @@ mqtt_on_connect(struct mosquitto *mosq, void *arg, int rc)
 	int i;
 
 	if (rc != 0) {
-		log_warn("event=mqtt_refused reason=\"%s\"", mosquitto_connack_string(rc));
+		log_warn("event=mqtt_refused reason=\"%s\"",
+			 mosquitto_connack_string(rc));
 		return; /* the broker closes; the read path reconnects */
 	}
 	m->connected = true;
@@ -197,7 +199,8 @@ mqtt_on_connect(struct mosquitto *mosq, void *arg, int rc)
 		subs[i] = t[i];
 	rc = mosquitto_subscribe_multiple(mosq, NULL, 4, subs, 1, 0, NULL);
 	if (rc != MOSQ_ERR_SUCCESS)
-		log_err("event=mqtt_subscribe_failed reason=\"%s\"", mosquitto_strerror(rc));
+		log_err("event=mqtt_subscribe_failed reason=\"%s\"",
+			mosquitto_strerror(rc));
 	log_info("event=mqtt_up unacked=%zu", m->unacked);
 	if (m->cbs.connected)
 		m->cbs.connected(m->arg);
@@ -268,8 +271,8 @@ mqtt_new(struct event_base *base, const struct conf *c, const struct mqtt_cbs *c
 		mosquitto_username_pw_set(m->mosq, c->mqtt_username, pw[0] ? pw : NULL);
 		memset(pw, 0, sizeof(pw));
 	}
-	if (c->mqtt_cafile[0] &&
-	    mosquitto_tls_set(m->mosq, c->mqtt_cafile, NULL, NULL, NULL, NULL) != MOSQ_ERR_SUCCESS)
+	if (c->mqtt_cafile[0] && mosquitto_tls_set(m->mosq, c->mqtt_cafile, NULL, NULL,
+						   NULL, NULL) != MOSQ_ERR_SUCCESS)
 		fatal("event=config_error reason=\"bad mqtt.cafile\"");
 	mosquitto_connect_callback_set(m->mosq, mqtt_on_connect);
 	mosquitto_message_callback_set(m->mosq, mqtt_on_message);
@@ -291,7 +294,8 @@ mqtt_publish(struct mqtt *m, const char *topic, const char *payload, bool retain
 {
 	int rc;
 
-	rc = mosquitto_publish(m->mosq, NULL, topic, (int)strlen(payload), payload, 1, retain);
+	rc = mosquitto_publish(m->mosq, NULL, topic, (int)strlen(payload), payload, 1,
+			       retain);
 	if (rc != MOSQ_ERR_SUCCESS && rc != MOSQ_ERR_NO_CONN) {
 		log_err("event=publish_failed topic=%s reason=\"%s\"", topic,
 			mosquitto_strerror(rc));

@@ -31,8 +31,8 @@ extern const char *const SQL_LOAD_UNHANDLED;
 /* Row builders: each returns a new JSON object for one jsonb_to_recordset row. */
 json_t *store_event_row(const char *device_id, const struct devevent *ev, double received,
 			bool handled);
-json_t *store_dead_row(const char *topic, const char *reason, const void *payload, size_t len,
-		       double received);
+json_t *store_dead_row(const char *topic, const char *reason, const void *payload,
+		       size_t len, double received);
 json_t *store_reply_row(const char *responder, const struct reply *r, double received,
 			const char *result);
 json_t *store_status_row(const char *device_id, bool online, double at);

@@ -17,25 +17,30 @@
 static void
 usage(FILE *f)
 {
-	fprintf(f,
-		"usage: carewatch [-c FILE] COMMAND [ARGS]\n"
-		"\n"
-		"Commands:\n"
-		"  db migrate                      apply the schema migrations in order (idempotent)\n"
-		"  import KIND FILE.csv [--encoding utf-8|gb18030]\n"
-		"                                  load or update areas, stations, volunteers,\n"
-		"                                  elders or devices (one transaction per file)\n"
-		"  incidents [--state open|all] [--format table|json]\n"
-		"                                  list incidents\n"
-		"  incident ID [--format table|json]\n"
-		"                                  one incident: alarms, offers, history\n"
-		"\n"
-		"Options:\n"
-		"  -c FILE     the daemon's configuration, for [database] and [privacy];\n"
-		"              without it the libpq environment (PGHOST, PGDATABASE, ...) applies\n"
-		"  -h, --help  this text\n"
-		"\n"
-		"Exit status 0 on success; otherwise non-zero with a one-line reason on stderr.\n");
+	fprintf(
+	    f, "usage: carewatch [-c FILE] COMMAND [ARGS]\n"
+	       "\n"
+	       "Commands:\n"
+	       "  db migrate                      apply the schema migrations in order "
+	       "(idempotent)\n"
+	       "  import KIND FILE.csv [--encoding utf-8|gb18030]\n"
+	       "                                  load or update areas, stations, "
+	       "volunteers,\n"
+	       "                                  elders or devices (one transaction per "
+	       "file)\n"
+	       "  incidents [--state open|all] [--format table|json]\n"
+	       "                                  list incidents\n"
+	       "  incident ID [--format table|json]\n"
+	       "                                  one incident: alarms, offers, history\n"
+	       "\n"
+	       "Options:\n"
+	       "  -c FILE     the daemon's configuration, for [database] and [privacy];\n"
+	       "              without it the libpq environment (PGHOST, PGDATABASE, ...) "
+	       "applies\n"
+	       "  -h, --help  this text\n"
+	       "\n"
+	       "Exit status 0 on success; otherwise non-zero with a one-line reason on "
+	       "stderr.\n");
 }
 
 PGconn *
@@ -65,7 +70,8 @@ cli_read_key(const struct cli *cli, char *buf, size_t len, char *err, size_t err
 	size_t n;
 
 	if (!cli->have_conf || cli->conf.id_key_file[0] == '\0') {
-		snprintf(err, errlen, "no [privacy] id_key_file configured (use -c FILE)");
+		snprintf(err, errlen,
+			 "no [privacy] id_key_file configured (use -c FILE)");
 		return -1;
 	}
 	if ((f = fopen(cli->conf.id_key_file, "r")) == NULL) {
@@ -78,7 +84,8 @@ cli_read_key(const struct cli *cli, char *buf, size_t len, char *err, size_t err
 	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
 		buf[--n] = '\0';
 	if (n < 16) {
-		snprintf(err, errlen, "%s: key shorter than 16 bytes", cli->conf.id_key_file);
+		snprintf(err, errlen, "%s: key shorter than 16 bytes",
+			 cli->conf.id_key_file);
 		return -1;
 	}
 	return 0;
@@ -114,7 +121,8 @@ read_file(const char *path)
 
 	if (f == NULL)
 		return NULL;
-	if (fseek(f, 0, SEEK_END) < 0 || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) < 0) {
+	if (fseek(f, 0, SEEK_END) < 0 || (n = ftell(f)) < 0 ||
+	    fseek(f, 0, SEEK_SET) < 0) {
 		fclose(f);
 		return NULL;
 	}
@@ -131,7 +139,8 @@ static int
 exec_ok(PGconn *c, const char *sql, const char *what)
 {
 	PGresult *r = PQexec(c, sql);
-	int ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
+	int ok =
+	    PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
 
 	if (!ok) {
 		char *m = PQresultErrorMessage(r), *nl;
@@ -175,7 +184,8 @@ cmd_migrate(struct cli *cli, int argc, char **argv)
 		goto out;
 	PQclear(PQexec(c, "SET client_min_messages = warning"));
 	if (exec_ok(c,
-		    "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, "
+		    "CREATE TABLE IF NOT EXISTS schema_migrations (version integer "
+		    "PRIMARY KEY, "
 		    "name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
 		    "schema_migrations") < 0)
 		goto out;
@@ -187,8 +197,8 @@ cmd_migrate(struct cli *cli, int argc, char **argv)
 
 		snprintf(ver, sizeof(ver), "%d", atoi(names[i]));
 		params[0] = ver;
-		r = PQexecParams(c, "SELECT 1 FROM schema_migrations WHERE version = $1", 1,
-				 NULL, params, NULL, NULL, 0);
+		r = PQexecParams(c, "SELECT 1 FROM schema_migrations WHERE version = $1",
+				 1, NULL, params, NULL, NULL, 0);
 		done = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
 		PQclear(r);
 		if (done)
@@ -205,8 +215,9 @@ cmd_migrate(struct cli *cli, int argc, char **argv)
 		}
 		free(sql);
 		params[1] = names[i];
-		r = PQexecParams(c, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
-				 2, NULL, params, NULL, NULL, 0);
+		r = PQexecParams(
+		    c, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", 2,
+		    NULL, params, NULL, NULL, 0);
 		PQclear(r);
 		if (exec_ok(c, "COMMIT", "commit") < 0)
 			goto out;
@@ -272,6 +283,7 @@ main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
-	fprintf(stderr, "carewatch: unknown command '%s' (see carewatch --help)\n", argv[0]);
+	fprintf(stderr, "carewatch: unknown command '%s' (see carewatch --help)\n",
+		argv[0]);
 	return 2;
 }

@@ -1,0 +1,562 @@
+#!/bin/bash
+# scenarios.sh - black-box scenarios: the real carewatchd against a private
+# PostgreSQL and mosquitto on 127.0.0.1 (tests/lib/servers.sh). Each scenario
+# gets a fresh database cloned from a migrated template with a small county,
+# its own topic prefix and MQTT client id, and its own daemon. Every wait is
+# for a real message or row, with a deadline.
+set -uo pipefail
+
+top_srcdir=${top_srcdir:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+top_builddir=${top_builddir:-$top_srcdir}
+CWD_BIN=$top_builddir/daemon/carewatchd
+CLI_BIN=$top_builddir/tools/carewatch
+# shellcheck source=lib/servers.sh
+. "$top_srcdir/tests/lib/servers.sh"
+
+WORK=$(mktemp -d /tmp/cw-scen.XXXXXX)
+chmod 755 "$WORK"
+DAEMON_PID=
+SUB_PID=
+LOCK_PID=
+
+cleanup() {
+	[[ -n $DAEMON_PID ]] && kill -9 "$DAEMON_PID" 2>/dev/null
+	[[ -n $SUB_PID ]] && kill "$SUB_PID" 2>/dev/null
+	[[ -n $LOCK_PID ]] && kill "$LOCK_PID" 2>/dev/null
+	cw_servers_stop
+	if [[ ${KEEP:-0} != 1 ]]; then rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+
+pass=0
+fail=0
+failed_names=()
+
+# --- helpers ---------------------------------------------------------------
+
+note() { echo "    $*"; }
+
+# Fails the current scenario with a message.
+die() {
+	echo "    FAIL: $*"
+	return 1
+}
+
+sql() {
+	"$CW_PG_BIN/psql" -X -A -t -q -v ON_ERROR_STOP=1 "host=127.0.0.1 port=$CW_PGPORT dbname=$DB user=postgres" -c "$1"
+}
+
+expect_eq() { # expected actual what
+	if [[ "$1" != "$2" ]]; then
+		die "$3: expected '$1', got '$2'"
+		return 1
+	fi
+	note "ok: $3 = $2"
+}
+
+# Polls a shell condition every 50 ms until it holds or the deadline passes.
+wait_until() { # seconds description command...
+	local secs=$1 what=$2 i n
+	shift 2
+	n=$(awk -v s="$secs" 'BEGIN{printf "%d", s*20}')
+	for ((i = 0; i < n; i++)); do
+		if "$@"; then return 0; fi
+		sleep 0.05
+	done
+	die "timed out after ${secs}s waiting for $what"
+}
+
+# Number of captured messages on a topic whose payload matches a regex.
+count_msgs() { # topic-suffix regex
+	grep -E -c "^$P/$1 .*$2" "$MSGS" 2>/dev/null || true
+}
+
+has_msgs() { [[ $(count_msgs "$1" "$2") -ge $3 ]]; }
+
+# Waits for the n-th message on topic matching regex.
+wait_msg() { # secs topic-suffix regex [n]
+	wait_until "$1" "message $2 ~ $3" has_msgs "$2" "$3" "${4:-1}"
+}
+
+sql_is() { [[ "$(sql "$1")" == "$2" ]]; }
+
+wait_sql() { # secs query expected
+	wait_until "$1" "[$2] = $3" sql_is "$2" "$3"
+}
+
+pub() { # topic-suffix payload
+	mosquitto_pub -h 127.0.0.1 -p "$CW_MQ_PORT" -q 1 -t "$P/$1" -m "$2"
+}
+
+reply() { # responder incident action [extra json]
+	pub "resp/$1/reply" "{\"incident\":$2,\"action\":\"$3\"${4:+,$4}}"
+}
+
+# Captures everything under the scenario's prefix into $MSGS.
+sub_start() {
+	: >"$MSGS"
+	mosquitto_sub -h 127.0.0.1 -p "$CW_MQ_PORT" -q 1 -v -t "$P/#" >"$MSGS" 2>/dev/null &
+	SUB_PID=$!
+	local i
+	for ((i = 0; i < 100; i++)); do
+		pub probe "p$i"
+		if grep -q "^$P/probe " "$MSGS"; then return 0; fi
+		sleep 0.05
+	done
+	die "subscriber did not come up"
+}
+
+write_conf() { # extra ini lines...
+	cat >"$CONF" <<INI
+[mqtt]
+host = 127.0.0.1
+port = $CW_MQ_PORT
+client_id = cwd-$P
+topic_prefix = $P
+keepalive = 10
+[database]
+conninfo = host=127.0.0.1 port=$CW_PGPORT dbname=$DB user=postgres
+[dispatch]
+offer_timeout_p1_s = ${T_P1:-5}
+offer_timeout_p2_s = 5
+max_offers = 3
+escalate_after_s = ${T_ESC:-60}
+retry_s = 1
+[spool]
+dir = $SDIR
+[privacy]
+id_key_file = $WORK/key
+INI
+}
+
+daemon_start() {
+	"$CWD_BIN" -c "$CONF" >>"$SDIR/daemon.log" 2>&1 &
+	DAEMON_PID=$!
+	local start_lines
+	start_lines=$1
+	wait_until 10 "daemon ready" ready_after "$start_lines"
+}
+
+ready_after() { [[ $(grep -c 'event=ready' "$SDIR/daemon.log") -gt $1 ]]; }
+
+daemon_kill() { # signal
+	kill "-$1" "$DAEMON_PID" 2>/dev/null
+	local i
+	for ((i = 0; i < 200; i++)); do
+		kill -0 "$DAEMON_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	wait "$DAEMON_PID" 2>/dev/null
+	DAEMON_STATUS=$?
+	DAEMON_PID=
+}
+
+# Incident id from the offer message payload: {"incident":N,...}
+offer_incident() { # responder
+	grep -E "^$P/dispatch/$1 .*\"offer\"" "$MSGS" | tail -1 | sed -E 's/.*"incident":([0-9]+).*/\1/'
+}
+
+# Sets up a fresh database, config and daemon for one scenario.
+scenario_begin() { # name
+	SCEN=$1
+	P="t$((++SEQ))"
+	DB="s_$P"
+	SDIR=$WORK/$P
+	mkdir -p "$SDIR"
+	chmod 755 "$SDIR"
+	MSGS=$SDIR/msgs
+	CONF=$SDIR/carewatchd.conf
+	cw_psql -c "CREATE DATABASE $DB TEMPLATE cw_template" >/dev/null || return 1
+	write_conf
+	sub_start || return 1
+	daemon_start 0 || return 1
+}
+
+scenario_end() {
+	[[ -n $DAEMON_PID ]] && daemon_kill TERM
+	[[ -n $SUB_PID ]] && kill "$SUB_PID" 2>/dev/null && wait "$SUB_PID" 2>/dev/null
+	SUB_PID=
+	# no personal data in the logs, whatever happened
+	if grep -E -q '张桂兰|13900000001|140426194|Hidden St' "$SDIR/daemon.log"; then
+		die "personal data in the daemon log"
+		return 1
+	fi
+	# the off-duty station is never offered anything
+	if [[ $(sql "SELECT count(*) FROM offers WHERE responder_id = 'S_OFF'") != 0 ]]; then
+		die "off-duty station S_OFF was offered an incident"
+		return 1
+	fi
+}
+
+run() { # name function
+	local name=$1 fn=$2
+	echo "--- $name"
+	if $fn && scenario_end; then
+		pass=$((pass + 1))
+		echo "PASS: $name"
+	else
+		[[ -n $DAEMON_PID ]] && kill -9 "$DAEMON_PID" 2>/dev/null
+		DAEMON_PID=
+		[[ -n $SUB_PID ]] && kill "$SUB_PID" 2>/dev/null
+		SUB_PID=
+		fail=$((fail + 1))
+		failed_names+=("$name")
+		echo "FAIL: $name"
+		echo "    daemon log (last 30 lines):"
+		tail -n 30 "$SDIR/daemon.log" 2>/dev/null | sed 's/^/      /'
+		echo "    messages (last 20):"
+		tail -n 20 "$MSGS" 2>/dev/null | cut -c1-200 | sed 's/^/      /'
+	fi
+}
+
+# --- the county used by every scenario ------------------------------------
+# Elder E1 lives alone at (36.5, 113.4). Volunteers at 300/600/900 m and one
+# beyond 5 km; the off-duty station S_OFF is nearest of all (100 m); the
+# elder's own station S_HOME (24h, capacity 1) is 2 km away; the county
+# center 10 km.
+
+make_fixture() {
+	local f=$WORK/csv h off_from off_to
+	mkdir -p "$f"
+	# a duty window that excludes the current hour in Asia/Shanghai
+	h=$(TZ=Asia/Shanghai date +%H)
+	off_from=$(printf '%02d:00' $(((10#$h + 2) % 24)))
+	off_to=$(printf '%02d:00' $(((10#$h + 3) % 24)))
+	cat >"$f/areas.csv" <<CSV
+code,name,parent_code
+140000000000,山西省,
+140400000000,长治市,140000000000
+140426000000,黎城县,140400000000
+140426100000,黎侯镇,140426000000
+140426100200,东关村,140426100000
+CSV
+	cat >"$f/stations.csv" <<CSV
+id,name,kind,area_code,lat,lon,phone,capacity,skills,on_duty
+S_CC,黎城县养老服务管理中心,county_center,140426000000,36.59,113.40,0355-6000000,6,first_aid,24h
+S_HOME,东关村养老服务站,village_station,140426100200,36.518,113.40,0355-6000001,1,first_aid;nursing,24h
+S_OFF,东关村日间照料中心,day_care,140426100200,36.5009,113.40,0355-6000002,2,,$off_from-$off_to
+CSV
+	cat >"$f/volunteers.csv" <<CSV
+id,name,area_code,lat,lon,phone,skills,max_km,owntracks_user,active
+V1,李一,140426100200,36.5027,113.40,13800000001,first_aid,,,yes
+V2,王二,140426100200,36.5054,113.40,13800000002,,,,yes
+V3,赵三,140426100200,36.5081,113.40,13800000003,,,,yes
+V_FAR,钱远,140426100200,36.56,113.40,13800000004,,,,yes
+CSV
+	cat >"$f/elders.csv" <<CSV
+id,name,birth_date,area_code,lat,lon,gender,phone,address,categories,capability_level,visit_consent,station_id,contacts,notes,id_number
+E1,张桂兰,1948-03-02,140426100200,36.50,113.40,F,13900000001,Hidden St 1,living_alone,1,yes,S_HOME,李明:13900000009,,140426194803021234
+E2,刘大爷,1956-07-01,140426100200,36.50,113.40,M,13900000002,Hidden St 2,,0,yes,S_HOME,,,
+CSV
+	cat >"$f/devices.csv" <<CSV
+id,kind,elder_id,ecosystem,external_id,heartbeat_s
+D1,sos_button,E1,native,,600
+D2,smoke,E1,native,,600
+D3,water_leak,E1,native,,
+D4,sos_button,E2,native,,600
+CSV
+	# fix the check digit of the test ID number rather than hard-code it
+	python3 - "$f/elders.csv" <<'PY' 2>/dev/null || true
+import sys
+p = sys.argv[1]
+w = [7,9,10,5,8,4,2,1,6,3,7,9,10,5,8,4,2]
+s = open(p, encoding="utf-8").read()
+base = "14042619480302123"
+c = "10X98765432"[sum(int(a)*b for a, b in zip(base, w)) % 11]
+open(p, "w", encoding="utf-8").write(s.replace("140426194803021234", base + c))
+PY
+}
+
+setup() {
+	cw_servers_start "$WORK/srv" || return 1
+	head -c 32 /dev/urandom | base64 >"$WORK/key"
+	make_fixture
+	cw_psql -c "CREATE DATABASE cw_template" >/dev/null || return 1
+	local conf=$WORK/template.conf k
+	printf '[database]\nconninfo = host=127.0.0.1 port=%s dbname=cw_template user=postgres\n[privacy]\nid_key_file = %s\n' \
+		"$CW_PGPORT" "$WORK/key" >"$conf"
+	"$CLI_BIN" -c "$conf" db migrate >/dev/null || return 1
+	for k in areas stations volunteers elders devices; do
+		"$CLI_BIN" -c "$conf" import "$k" "$WORK/csv/$k.csv" >/dev/null || return 1
+	done
+}
+
+# --- scenarios -------------------------------------------------------------
+
+s_sos_lifecycle() {
+	scenario_begin sos || return 1
+	pub dev/D1/event '{"id":"e-1","type":"sos","ts":"2026-11-22T08:15:00+08:00"}'
+	wait_msg 5 dispatch/V1 '"offer":1' || return 1
+	local inc
+	inc=$(offer_incident V1)
+	wait_msg 5 dev/D1/ack "\"incident\":$inc" || return 1
+	# the offer carries what the responder needs and never the ID number
+	grep -E "^$P/dispatch/V1 " "$MSGS" | grep -q '"distance_m":30[0-9]' || die "distance_m ~300" || return 1
+	grep -E "^$P/dispatch/V1 " "$MSGS" | grep -q '"alarm":"e-1"' || die "alarm id in offer" || return 1
+	if grep -q 'id_number\|1404261948' "$MSGS"; then die "ID number on MQTT"; return 1; fi
+	# the elder's own station is informed of a priority-1 incident
+	wait_msg 5 dispatch/S_HOME '"info":"priority1"' || return 1
+	reply V1 "$inc" accept '"note":"on my way"'
+	wait_sql 5 "SELECT state FROM incidents WHERE id=$inc" accepted || return 1
+	reply V1 "$inc" arrived
+	wait_sql 5 "SELECT state FROM incidents WHERE id=$inc" on_site || return 1
+	reply V1 "$inc" done '"outcome":"emergency_handled"'
+	wait_sql 5 "SELECT state || ':' || outcome FROM incidents WHERE id=$inc" resolved:emergency_handled || return 1
+	expect_eq 1 "$(sql "SELECT count(*) FROM visits WHERE incident_id=$inc AND in_person")" "in-person visit recorded" || return 1
+	expect_eq 1 "$(sql "SELECT count(*) FROM offers WHERE incident_id=$inc")" "offers" || return 1
+	expect_eq "V1:accepted" "$(sql "SELECT responder_id || ':' || answer FROM offers WHERE incident_id=$inc")" "offer answer" || return 1
+	"$CLI_BIN" -c "$CONF" incident "$inc" >"$SDIR/cli.txt" || die "carewatch incident failed" || return 1
+	grep -q "state resolved" "$SDIR/cli.txt" || die "CLI shows the state" || return 1
+	"$CLI_BIN" -c "$CONF" incident "$inc" --format json | grep -q '"answer": "accepted"' || die "CLI json" || return 1
+}
+
+s_decline_timeout_escalate() {
+	T_P1=1.5 scenario_begin escalate || return 1
+	pub dev/D1/event '{"id":"e-2","type":"sos"}'
+	wait_msg 5 dispatch/V1 '"offer":1' || return 1
+	local inc
+	inc=$(offer_incident V1)
+	reply V1 "$inc" decline
+	wait_msg 5 dispatch/V2 '"offer":2' || return 1
+	note "ok: decline -> second nearest V2"
+	# V2 does not answer: after 1.5 s the offer goes to V3
+	wait_msg 5 dispatch/V3 '"offer":3' || return 1
+	note "ok: timeout -> next V3"
+	# nobody accepts: escalated, county center alerted, home station forced
+	wait_msg 5 dispatch/S_CC '"escalated":true' || return 1
+	wait_msg 5 dispatch/S_HOME '"forced":true' || return 1
+	wait_sql 5 "SELECT escalated FROM incidents WHERE id=$inc" t || return 1
+	expect_eq "declined,timeout,timeout,pending" "$(sql "SELECT string_agg(answer, ',' ORDER BY seq) FROM offers WHERE incident_id=$inc")" "offer answers" || return 1
+	expect_eq 0 "$(count_msgs dispatch/V_FAR .)" "offers to the volunteer beyond max_km" || return 1
+}
+
+s_duplicate_event() {
+	scenario_begin duplicate || return 1
+	pub dev/D1/event '{"id":"e-dup","type":"sos"}'
+	wait_msg 5 dispatch/V1 '"offer":1' || return 1
+	pub dev/D1/event '{"id":"e-dup","type":"sos"}'
+	# the second copy is acknowledged too, but changes nothing
+	wait_msg 5 dev/D1/ack '"id":"e-dup"' 2 || return 1
+	expect_eq 1 "$(sql "SELECT count(*) FROM events WHERE event_id='e-dup'")" "stored events" || return 1
+	expect_eq 1 "$(sql "SELECT count(*) FROM incidents")" "incidents" || return 1
+	expect_eq 1 "$(sql "SELECT count(*) FROM offers")" "offers" || return 1
+	expect_eq 1 "$(count_msgs 'dispatch/V[0-9]' '"offer"')" "offer messages" || return 1
+}
+
+s_second_alarm_joins() {
+	scenario_begin join || return 1
+	pub dev/D1/event '{"id":"e-a","type":"sos"}'
+	wait_msg 5 dispatch/V1 '"offer":1' || return 1
+	local inc
+	inc=$(offer_incident V1)
+	pub dev/D2/event '{"id":"e-b","type":"smoke"}'
+	wait_msg 5 dev/D2/ack "\"incident\":$inc" || return 1
+	wait_sql 5 "SELECT alarm_count FROM incidents WHERE id=$inc" 2 || return 1
+	expect_eq 1 "$(sql "SELECT count(*) FROM incidents")" "incidents" || return 1
+	expect_eq "$inc,$inc" "$(sql "SELECT string_agg(incident_id::text, ',') FROM events WHERE event_id IN ('e-a','e-b')")" "both alarms on the incident" || return 1
+	# a welfare alarm of another elder opens its own incident
+	pub dev/D4/event '{"id":"e-c","type":"sos"}'
+	wait_sql 5 "SELECT count(*) FROM incidents" 2 || return 1
+}
+
+s_bad_input() {
+	scenario_begin badinput || return 1
+	local big
+	big=$(head -c 6000 /dev/zero | tr '\0' 'x')
+	pub dev/D1/event '{"id": "x", "type": '
+	pub dev/NOPE/event '{"id":"e-1","type":"sos"}'
+	pub dev/D1/event '{"id":"e-1","type":"meteor"}'
+	pub dev/D1/event "{\"id\":\"big\",\"type\":\"sos\",\"data\":{\"x\":\"$big\"}}"
+	printf '\xff\xfe\x00\x01garbage' | mosquitto_pub -h 127.0.0.1 -p "$CW_MQ_PORT" -q 1 -t "$P/dev/D1/event" -s
+	pub dev/D1/event '[1,2,3]'
+	pub resp/V1/reply '{"incident":"x"}'
+	wait_msg 5 deadletter '"reason":"bad json"' || return 1
+	wait_msg 5 deadletter '"reason":"unknown device"' || return 1
+	wait_msg 5 deadletter '"reason":"unknown type"' || return 1
+	wait_msg 5 deadletter '"reason":"oversize"' || return 1
+	wait_msg 5 deadletter '"reason":"not a json object"' || return 1
+	wait_msg 5 deadletter '"reason":"missing incident"' || return 1
+	wait_msg 5 deadletter 'payload_b64' 7 || return 1
+	wait_sql 5 "SELECT count(*) FROM dead_letters" 7 || return 1
+	# the garbage is kept byte for byte
+	expect_eq fffe000167617262616765 "$(sql "SELECT encode(payload, 'hex') FROM dead_letters WHERE length(payload) > 0 AND get_byte(payload, 0) = 255")" "garbage stored whole" || return 1
+	# and the daemon still dispatches the next SOS
+	pub dev/D1/event '{"id":"e-after","type":"sos"}'
+	wait_msg 5 dispatch/V1 '"offer":1' || return 1
+	kill -0 "$DAEMON_PID" || die "daemon died" || return 1
+}
+
+lock_held() {
+	[[ $(sql "SELECT count(*) FROM pg_locks WHERE relation = 'events'::regclass AND mode = 'ShareRowExclusiveLock' AND granted") -ge 1 ]]
+}
+
+lock_waiting() {
+	[[ $(sql "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO events%'") -ge 1 ]]
+}
+
+# Makes the daemon's next insert into events wait inside PostgreSQL: the
+# event is received and its batch sent, but not committed.
+lock_events() {
+	local fifo=$SDIR/lock.fifo
+	rm -f "$fifo"
+	mkfifo "$fifo"
+	"$CW_PG_BIN/psql" -X -q "host=127.0.0.1 port=$CW_PGPORT dbname=$DB user=postgres" <"$fifo" >/dev/null 2>&1 &
+	LOCK_PID=$!
+	exec 7>"$fifo"
+	echo "BEGIN; LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE;" >&7
+	wait_until 10 "the test's lock on events" lock_held
+}
+
+unlock_events() {
+	echo "ROLLBACK;" >&7
+	exec 7>&-
+	wait "$LOCK_PID" 2>/dev/null
+	LOCK_PID=
+}
+
+# kill -9 while the batch waits; its transaction is then aborted (the
+# backend is terminated), so nothing was committed and nothing acknowledged.
+s_kill_before_commit() {
+	scenario_begin kill9 || return 1
+	lock_events || return 1
+	pub dev/D1/event '{"id":"e-k9","type":"sos"}'
+	wait_until 10 "the daemon's insert to wait for the lock" lock_waiting || return 1
+	note "ok: event received, its commit is pending"
+	daemon_kill KILL
+	sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO events%'" >/dev/null
+	unlock_events
+	expect_eq 0 "$(sql "SELECT count(*) FROM events WHERE event_id='e-k9'")" "stored before restart" || return 1
+	expect_eq 0 "$(count_msgs dev/D1/ack 'e-k9')" "acks before restart" || return 1
+	# The broker never got a PUBACK: it redelivers to the restarted daemon.
+	daemon_start "$(grep -c 'event=ready' "$SDIR/daemon.log")" || return 1
+	wait_msg 10 dispatch/V1 '"offer":1' || return 1
+	wait_msg 5 dev/D1/ack '"id":"e-k9"' || return 1
+	expect_eq 1 "$(sql "SELECT count(*) FROM events WHERE event_id='e-k9'")" "stored after restart" || return 1
+	expect_eq 1 "$(sql "SELECT count(*) FROM incidents")" "incidents" || return 1
+	expect_eq 1 "$(count_msgs 'dispatch/V[0-9]' '"offer"')" "offers" || return 1
+}
+
+# kill -9 while the batch waits, but the orphaned transaction commits after
+# the daemon is gone: stored, never acknowledged. The restart replays the
+# unhandled event and the broker redelivers it: still one incident, one offer.
+s_kill_after_commit() {
+	scenario_begin kill9b || return 1
+	lock_events || return 1
+	pub dev/D1/event '{"id":"e-k9b","type":"sos"}'
+	wait_until 10 "the daemon's insert to wait for the lock" lock_waiting || return 1
+	daemon_kill KILL
+	unlock_events
+	wait_sql 10 "SELECT count(*) FROM events WHERE event_id='e-k9b' AND NOT handled" 1 || return 1
+	note "ok: committed by the orphaned backend, not handled, not acknowledged"
+	expect_eq 0 "$(count_msgs dev/D1/ack 'e-k9b')" "acks before restart" || return 1
+	daemon_start "$(grep -c 'event=ready' "$SDIR/daemon.log")" || return 1
+	wait_msg 10 dispatch/V1 '"offer":1' || return 1
+	wait_msg 5 dev/D1/ack '"id":"e-k9b"' || return 1
+	wait_sql 5 "SELECT count(*) FROM events WHERE event_id='e-k9b' AND handled" 1 || return 1
+	expect_eq 1 "$(sql "SELECT count(*) FROM events WHERE event_id='e-k9b'")" "stored" || return 1
+	expect_eq 1 "$(sql "SELECT count(*) FROM incidents")" "incidents" || return 1
+	expect_eq 1 "$(sql "SELECT count(*) FROM offers")" "offer rows" || return 1
+	expect_eq 1 "$(count_msgs 'dispatch/V[0-9]' '"offer"')" "offer messages" || return 1
+}
+
+deadline_passed() {
+	[[ $(sql "SELECT count(*) FROM offers WHERE answer='pending' AND deadline < now()") -ge 1 ]]
+}
+
+s_restart_pending_offer() {
+	T_P1=2 scenario_begin restart || return 1
+	pub dev/D1/event '{"id":"e-r","type":"sos"}'
+	wait_msg 5 dispatch/V1 '"offer":1' || return 1
+	local inc
+	inc=$(offer_incident V1)
+	wait_sql 5 "SELECT count(*) FROM offers WHERE incident_id=$inc AND answer='pending'" 1 || return 1
+	daemon_kill TERM
+	expect_eq 0 "$DAEMON_STATUS" "exit status on SIGTERM" || return 1
+	# the deadline passes while the daemon is down
+	wait_until 10 "the offer deadline to pass" deadline_passed || return 1
+	daemon_start "$(grep -c 'event=ready' "$SDIR/daemon.log")" || return 1
+	wait_msg 3 dispatch/V2 '"offer":2' || return 1
+	expect_eq "timeout,pending" "$(sql "SELECT string_agg(answer, ',' ORDER BY seq) FROM offers WHERE incident_id=$inc")" "answers after restart" || return 1
+	# a second restart while offer 2 is pending rebuilds it without re-offering
+	daemon_kill KILL
+	daemon_start "$(grep -c 'event=ready' "$SDIR/daemon.log")" || return 1
+	wait_msg 6 dispatch/V3 '"offer":3' || return 1
+	expect_eq 1 "$(count_msgs dispatch/V2 '"offer"')" "offers to V2" || return 1
+}
+
+s_clear_keeps_p1() {
+	scenario_begin clear || return 1
+	pub dev/D2/event '{"id":"s-1","type":"smoke"}'
+	wait_msg 5 dispatch/V1 '"offer":1' || return 1
+	local inc
+	inc=$(offer_incident V1)
+	pub dev/D2/event '{"id":"s-2","type":"smoke","state":"clear"}'
+	wait_msg 5 dev/D2/ack '"id":"s-2"' || return 1
+	wait_sql 5 "SELECT count(*) FROM incident_history WHERE incident_id=$inc AND what='clear'" 1 || return 1
+	expect_eq offered "$(sql "SELECT state FROM incidents WHERE id=$inc")" "state after clear" || return 1
+}
+
+s_low_battery_ticket() {
+	scenario_begin ticket || return 1
+	pub dev/D3/event '{"id":"b-1","type":"low_battery","battery":7}'
+	wait_msg 5 dispatch/S_HOME '"ticket":true' || return 1
+	wait_sql 5 "SELECT kind || ':' || priority || ':' || station_id FROM incidents" ticket:3:S_HOME || return 1
+	expect_eq 0 "$(sql "SELECT count(*) FROM offers")" "offers" || return 1
+	expect_eq 0 "$(count_msgs 'dispatch/V' .)" "messages to volunteers" || return 1
+	# a water leak for a living-alone elder is raised to priority 1
+	pub dev/D3/event '{"id":"w-1","type":"water_leak"}'
+	wait_msg 5 dispatch/V1 '"priority":1' || return 1
+}
+
+s_bad_csv() {
+	SDIR=$WORK/csv-bad
+	mkdir -p "$SDIR"
+	DB=cw_template
+	local before
+	before=$(sql "SELECT count(*) FROM stations")
+	printf 'id,name,kind,area_code,lat,lon\nS9,好站,village_station,140426100200,36.5,113.4\nS10,坏站,village_station,140426100200,north,113.4\n' >"$SDIR/bad.csv"
+	if "$CLI_BIN" -c "$WORK/template.conf" import stations "$SDIR/bad.csv" 2>"$SDIR/err"; then
+		die "import of a bad file succeeded"
+		return 1
+	fi
+	grep -q 'bad.csv:3: column lat' "$SDIR/err" || die "error names line 3 and the column: $(cat "$SDIR/err")" || return 1
+	expect_eq "$before" "$(sql "SELECT count(*) FROM stations")" "stations after the failed import" || return 1
+	printf 'id,name,kind,area_code,lat,lon,colour\nS9,好站,village_station,140426100200,36.5,113.4,red\n' >"$SDIR/bad2.csv"
+	if "$CLI_BIN" -c "$WORK/template.conf" import stations "$SDIR/bad2.csv" 2>"$SDIR/err2"; then
+		die "import with an unknown column succeeded"
+		return 1
+	fi
+	grep -q 'colour' "$SDIR/err2" || die "error names the unknown column" || return 1
+	# GB18030 input is converted
+	printf 'id,name,kind,area_code,lat,lon\nS9,\xba\xc3\xd5\xbe,village_station,140426100200,36.5,113.4\n' >"$SDIR/gb.csv"
+	"$CLI_BIN" -c "$WORK/template.conf" import stations "$SDIR/gb.csv" --encoding gb18030 >/dev/null || die "gb18030 import" || return 1
+	expect_eq 好站 "$(sql "SELECT name FROM stations WHERE id='S9'")" "GB18030 name" || return 1
+	sql "DELETE FROM stations WHERE id='S9'" >/dev/null
+}
+
+# --- main ------------------------------------------------------------------
+
+if ! setup; then
+	echo "setup failed"
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+SEQ=0
+run "SOS -> nearest -> accept -> arrived -> done -> resolved" s_sos_lifecycle
+run "decline -> next; no answer -> next; nobody -> escalated" s_decline_timeout_escalate
+run "the same event id twice -> one incident, one offer" s_duplicate_event
+run "a second alarm of the same elder joins the open incident" s_second_alarm_joins
+run "bad input -> dead letters, the next SOS still dispatched" s_bad_input
+run "kill -9 before the commit -> redelivered, stored once" s_kill_before_commit
+run "kill -9 after the commit, before the ack -> one incident" s_kill_after_commit
+run "restart with a pending offer -> its deadline still fires" s_restart_pending_offer
+run "a clear does not close a priority-1 incident" s_clear_keeps_p1
+run "low_battery -> station ticket, no volunteer offer" s_low_battery_ticket
+run "a bad CSV row applies nothing and names its line" s_bad_csv
+
+echo
+if ((fail > 0)); then
+	echo "failed scenarios: ${failed_names[*]}"
+fi
+echo "scenarios: $pass passed, $fail failed"
+((fail == 0))

@@ -1,0 +1,102 @@
+#!/bin/bash
+# test.sh - the project's test command (README, .ci/run): installs missing
+# dependencies, checks formatting and the systemd unit, builds, and runs
+# `make check` (the Check unit tests and tests/scenarios.sh against private
+# servers). Exits non-zero when anything fails.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+failed=()
+
+# Prints a section header.
+step() {
+	printf '\n== %s\n' "$*"
+}
+
+step "dependencies"
+tests/lib/install-deps.sh
+
+step "clang-format"
+shopt -s nullglob
+sources=(common/*.[ch] daemon/*.[ch] tools/*.[ch] tests/*.c)
+shopt -u nullglob
+unformatted=()
+for f in "${sources[@]}"; do
+	if ! clang-format --dry-run -Werror "$f" >/dev/null 2>&1; then
+		unformatted+=("$f")
+		# Show what would change, briefly.
+		clang-format "$f" | diff -u "$f" - | head -n 30 || true
+	fi
+done
+if ((${#unformatted[@]} > 0)); then
+	echo "clang-format: ${#unformatted[@]} of ${#sources[@]} files differ from .clang-format" \
+		"(make format fixes them): ${unformatted[*]}"
+	failed+=(clang-format)
+else
+	echo "${#sources[@]} files formatted"
+fi
+
+step "systemd unit"
+if command -v systemd-analyze >/dev/null 2>&1; then
+	unit=systemd/carewatchd.service
+	tmp=$(mktemp -d)
+	# verify wants ExecStart= to exist: check a copy whose ExecStart is
+	# /bin/true, the rest unchanged.
+	sed 's|^ExecStart=[^ ]*|ExecStart=/bin/true|' "$unit" >"$tmp/carewatchd.service"
+	if out=$(systemd-analyze verify "$tmp/carewatchd.service" 2>&1) && [[ -z $out ]]; then
+		echo "systemd-analyze verify: clean"
+	else
+		printf '%s\n' "$out"
+		failed+=(unit-verify)
+	fi
+	rm -rf "$tmp"
+	# SPEC §8: overall exposure at most 2.0.
+	if out=$(systemd-analyze security --offline=true --threshold=20 "$unit" 2>&1); then
+		grep 'Overall exposure' <<<"$out" || true
+	else
+		printf '%s\n' "$out" | tail -n 5
+		failed+=(unit-security)
+	fi
+else
+	echo "systemd-analyze not installed: skipped"
+fi
+
+step "build"
+mkdir -p m4
+if ! { autoreconf -fi && ./configure && make -j2; }; then
+	echo "build failed"
+	exit 1
+fi
+
+step "make check"
+check_ok=1
+make -j2 check || check_ok=0
+
+# The harness writes one .trs per test; count its verdicts.
+pass=0 fail=0 skip=0
+while IFS= read -r result; do
+	case $result in
+	PASS | XFAIL) pass=$((pass + 1)) ;;
+	SKIP) skip=$((skip + 1)) ;;
+	*) fail=$((fail + 1)) ;;
+	esac
+done < <(find . -name '*.trs' -not -path './autom4te.cache/*' -exec \
+	sed -n 's/^:test-result: \([A-Z]*\).*/\1/p' {} + 2>/dev/null)
+
+if ((check_ok == 0)); then
+	failed+=(make-check)
+	# test-suite.log holds the log of every failed test.
+	while IFS= read -r log; do
+		step "$log"
+		cat "$log"
+	done < <(find . -name 'test-suite.log' -not -path './autom4te.cache/*')
+fi
+
+step "result"
+echo "tests: $pass passed, $fail failed, $skip skipped"
+if ((${#failed[@]} > 0)); then
+	echo "FAILED: ${failed[*]}"
+	exit 1
+fi
+echo "all checks passed"
