@@ -158,7 +158,7 @@ offer_incident() { # responder
 
 # Sets up a fresh database, config and daemon for one scenario.
 scenario_begin() { # name
-	SCEN=$1
+	: "$1" # the name is for the reader; the prefix identifies the run
 	P="t$((++SEQ))"
 	DB="s_$P"
 	SDIR=$WORK/$P
@@ -300,7 +300,7 @@ s_sos_lifecycle() {
 	wait_sql 5 "SELECT state FROM incidents WHERE id=$inc" accepted || return 1
 	reply V1 "$inc" arrived
 	wait_sql 5 "SELECT state FROM incidents WHERE id=$inc" on_site || return 1
-	reply V1 "$inc" done '"outcome":"emergency_handled"'
+	reply V1 "$inc" "done" '"outcome":"emergency_handled"'
 	wait_sql 5 "SELECT state || ':' || outcome FROM incidents WHERE id=$inc" resolved:emergency_handled || return 1
 	expect_eq 1 "$(sql "SELECT count(*) FROM visits WHERE incident_id=$inc AND in_person")" "in-person visit recorded" || return 1
 	expect_eq 1 "$(sql "SELECT count(*) FROM offers WHERE incident_id=$inc")" "offers" || return 1
@@ -534,6 +534,53 @@ s_bad_csv() {
 	sql "DELETE FROM stations WHERE id='S9'" >/dev/null
 }
 
+# The broker restarts: the daemon reconnects (backoff with jitter) and its
+# persistent session delivers what was published while it was away.
+s_broker_away() {
+	scenario_begin broker || return 1
+	kill "$SUB_PID" 2>/dev/null
+	wait "$SUB_PID" 2>/dev/null
+	SUB_PID=
+	cw_broker_stop TERM || return 1
+	cw_broker_start || return 1
+	sub_start || return 1
+	pub dev/D1/event '{"id":"e-bk","type":"sos"}'
+	wait_msg 15 dispatch/V1 '"offer":1' || return 1
+	wait_msg 5 dev/D1/ack '"id":"e-bk"' || return 1
+	grep -q 'event=mqtt_down' "$SDIR/daemon.log" || die "the daemon noticed the broker going away" || return 1
+	expect_eq 2 "$(grep -c 'event=mqtt_up' "$SDIR/daemon.log")" "broker sessions" || return 1
+}
+
+# PostgreSQL goes away: the event stays unacknowledged (the broker keeps it),
+# the batch is sent again once the database is back, and the SOS is offered.
+s_db_away() {
+	scenario_begin dbaway || return 1
+	cw_pg_stop fast || return 1
+	pub dev/D1/event '{"id":"e-db","type":"sos"}'
+	wait_until 10 "the daemon to notice the database is down" grep -q 'event=db_down' "$SDIR/daemon.log" || return 1
+	expect_eq 0 "$(count_msgs dev/D1/ack 'e-db')" "acks while the database is down" || return 1
+	cw_pg_start || return 1
+	wait_msg 20 dispatch/V1 '"offer":1' || return 1
+	wait_msg 5 dev/D1/ack '"id":"e-db"' || return 1
+	expect_eq 1 "$(sql "SELECT count(*) FROM events WHERE event_id='e-db'")" "stored" || return 1
+	kill -0 "$DAEMON_PID" || die "daemon died" || return 1
+}
+
+# carewatchd -n names the line of an unknown key or a bad value.
+s_config_check() {
+	SDIR=$WORK/conf-check
+	mkdir -p "$SDIR"
+	DB=cw_template
+	printf '[mqtt]\nport = 1883\nportt = 1\n' >"$SDIR/a.conf"
+	if "$CWD_BIN" -n -c "$SDIR/a.conf" 2>"$SDIR/err"; then die "unknown key accepted"; return 1; fi
+	grep -q 'a.conf:3: unknown key portt' "$SDIR/err" || die "line and key named: $(cat "$SDIR/err")" || return 1
+	printf '[dispatch]\n# fractions are fine\noffer_timeout_p1_s = 0.5\nmax_offers = many\n' >"$SDIR/b.conf"
+	if "$CWD_BIN" -n -c "$SDIR/b.conf" 2>"$SDIR/err"; then die "bad value accepted"; return 1; fi
+	grep -q 'b.conf:4: dispatch.max_offers' "$SDIR/err" || die "bad value named: $(cat "$SDIR/err")" || return 1
+	"$CWD_BIN" -n -c "$top_srcdir/etc/carewatchd.conf" >/dev/null || die "the shipped example does not parse" || return 1
+	note "ok: -n reports line numbers; the example config parses"
+}
+
 # --- main ------------------------------------------------------------------
 
 if ! setup; then
@@ -553,6 +600,9 @@ run "restart with a pending offer -> its deadline still fires" s_restart_pending
 run "a clear does not close a priority-1 incident" s_clear_keeps_p1
 run "low_battery -> station ticket, no volunteer offer" s_low_battery_ticket
 run "a bad CSV row applies nothing and names its line" s_bad_csv
+run "the broker restarts -> reconnect, nothing lost" s_broker_away
+run "the database goes away -> the SOS is offered when it is back" s_db_away
+run "carewatchd -n reports bad configuration with its line" s_config_check
 
 echo
 if ((fail > 0)); then

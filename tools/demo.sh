@@ -62,15 +62,6 @@ conf_set() {
 	mv "$file.new" "$file"
 }
 
-# Prints the HTTP status code of GET path on 127.0.0.1:port, or nothing.
-http_status() {
-	(
-		exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
-		printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "$2" >&3
-		IFS=' ' read -r -t 2 _ code _ <&3 && echo "$code"
-	) 2>/dev/null || true
-}
-
 # A demo left running would lose its servers under it: refuse.
 if [[ -f $run/carewatchd.pid ]] && alive "$(cat "$run/carewatchd.pid")"; then
 	echo "demo: already running (carewatchd pid $(cat "$run/carewatchd.pid")); stop it first" >&2
@@ -163,14 +154,14 @@ for ((i = 0; i < 150; i++)); do
 		tail -n 20 "$run/carewatchd.log" >&2
 		exit 1
 	fi
-	[[ $(http_status "$http_port" /healthz) == 200 ]] && break
+	grep -q 'event=ready' "$run/carewatchd.log" && break
 	sleep 0.1
 done
-if [[ $(http_status "$http_port" /healthz) != 200 ]]; then
-	echo "demo: carewatchd not healthy after 15 s (see run/demo/carewatchd.log)" >&2
+if ! grep -q 'event=ready' "$run/carewatchd.log"; then
+	echo "demo: carewatchd not ready after 15 s (see run/demo/carewatchd.log)" >&2
 	exit 1
 fi
-echo "carewatchd pid $daemon_pid, http://127.0.0.1:$http_port/ (healthz 200)"
+echo "carewatchd pid $daemon_pid is ready (log: run/demo/carewatchd.log)"
 
 cat <<EOF
 
