@@ -91,6 +91,7 @@ struct engine {
 	struct event *retry_ev, *stop_ev;
 	enum eng_phase phase;
 	bool mqtt_started;
+	bool reload_wanted, reloading;
 	double stop_deadline;
 	/* keys of events this process has run the core on */
 	struct hmap recent;
@@ -103,6 +104,7 @@ struct engine {
 static struct engine *the_engine; /* for incident timer callbacks */
 
 static void engine_kick(struct engine *e);
+static bool reload_reference(struct engine *e);
 static void engine_drain(struct engine *e);
 
 /* --- batches ------------------------------------------------------------- */
@@ -607,6 +609,11 @@ engine_kick(struct engine *e)
 		}
 		return;
 	}
+	if (e->reloading)
+		return;
+	if (e->reload_wanted && e->phase == PH_RUNNING && db_idle(e->db) &&
+	    reload_reference(e))
+		return;
 	b = e->next;
 	if (!batch_has_rows(b)) {
 		size_t i;
@@ -644,15 +651,21 @@ dup_or_null(const char *s)
 	return s && s[0] ? xstrdup(s) : NULL;
 }
 
+/* Reference loaders update records in place when they exist, so that a
+ * reload (SIGHUP) keeps incident links and responder counters. */
 static void
 load_elders(struct engine *e, PGresult *r)
 {
 	int i;
 
 	for (i = 0; i < PQntuples(r); i++) {
-		struct elder *el = xcalloc(1, sizeof(*el));
+		struct elder *el = hmap_get(&e->w.elders, PQgetvalue(r, i, 0));
 
-		str_copy(el->id, PQgetvalue(r, i, 0), sizeof(el->id));
+		if (el == NULL) {
+			el = xcalloc(1, sizeof(*el));
+			str_copy(el->id, PQgetvalue(r, i, 0), sizeof(el->id));
+			hmap_put(&e->w.elders, el->id, el);
+		}
 		str_copy(el->area_code, PQgetvalue(r, i, 1), sizeof(el->area_code));
 		str_copy(el->station_id, PQgetvalue(r, i, 2), sizeof(el->station_id));
 		el->lat = atof(PQgetvalue(r, i, 3));
@@ -662,12 +675,16 @@ load_elders(struct engine *e, PGresult *r)
 		el->birth_y = atoi(PQgetvalue(r, i, 7));
 		el->birth_m = atoi(PQgetvalue(r, i, 8));
 		el->birth_d = atoi(PQgetvalue(r, i, 9));
+		free(el->name);
+		free(el->address);
+		free(el->phone);
+		free(el->notes);
+		free(el->contacts);
 		el->name = dup_or_null(PQgetvalue(r, i, 10));
 		el->address = dup_or_null(PQgetvalue(r, i, 11));
 		el->phone = dup_or_null(PQgetvalue(r, i, 12));
 		el->notes = dup_or_null(PQgetvalue(r, i, 13));
 		el->contacts = dup_or_null(PQgetvalue(r, i, 14));
-		hmap_put(&e->w.elders, el->id, el);
 	}
 }
 
@@ -677,27 +694,49 @@ load_devices(struct engine *e, PGresult *r)
 	int i;
 
 	for (i = 0; i < PQntuples(r); i++) {
-		struct device *d = xcalloc(1, sizeof(*d));
+		struct device *d = hmap_get(&e->w.devices, PQgetvalue(r, i, 0));
 
-		str_copy(d->id, PQgetvalue(r, i, 0), sizeof(d->id));
+		if (d == NULL) {
+			d = xcalloc(1, sizeof(*d));
+			str_copy(d->id, PQgetvalue(r, i, 0), sizeof(d->id));
+			hmap_put(&e->w.devices, d->id, d);
+		}
 		str_copy(d->kind, PQgetvalue(r, i, 1), sizeof(d->kind));
 		str_copy(d->elder_id, PQgetvalue(r, i, 2), sizeof(d->elder_id));
 		d->heartbeat_s = atoi(PQgetvalue(r, i, 3));
 		d->elder = hmap_get(&e->w.elders, d->elder_id);
-		hmap_put(&e->w.devices, d->id, d);
 	}
+}
+
+/* Finds or adds the responder id of the given kind; NULL when the id is
+ * already taken by the other kind. */
+static struct responder *
+responder_upsert(struct engine *e, const char *id, enum responder_kind kind)
+{
+	struct responder *r = hmap_get(&e->w.responders, id);
+
+	if (r != NULL) {
+		if (r->kind == kind)
+			return r;
+		log_warn("event=duplicate_responder_id id=%s kept=station", id);
+		return NULL;
+	}
+	r = xcalloc(1, sizeof(*r));
+	str_copy(r->id, id, sizeof(r->id));
+	r->kind = kind;
+	hmap_put(&e->w.responders, r->id, r);
+	return r;
 }
 
 static void
 load_responders(struct engine *e, PGresult *st, PGresult *vo)
 {
+	struct responder *r;
 	int i;
 
 	for (i = 0; i < PQntuples(st); i++) {
-		struct responder *r = xcalloc(1, sizeof(*r));
-
-		str_copy(r->id, PQgetvalue(st, i, 0), sizeof(r->id));
-		r->kind = RESP_STATION;
+		if ((r = responder_upsert(e, PQgetvalue(st, i, 0), RESP_STATION)) == NULL)
+			continue;
 		str_copy(r->station_kind, PQgetvalue(st, i, 1), sizeof(r->station_kind));
 		r->lat = atof(PQgetvalue(st, i, 2));
 		r->lon = atof(PQgetvalue(st, i, 3));
@@ -708,25 +747,54 @@ load_responders(struct engine *e, PGresult *st, PGresult *vo)
 			r->duty_to = 24 * 60;
 		}
 		r->active = true;
-		hmap_put(&e->w.responders, r->id, r);
 	}
 	for (i = 0; i < PQntuples(vo); i++) {
-		struct responder *r = xcalloc(1, sizeof(*r));
-
-		str_copy(r->id, PQgetvalue(vo, i, 0), sizeof(r->id));
-		if (hmap_get(&e->w.responders, r->id) != NULL) {
-			log_warn("event=duplicate_responder_id id=%s kept=station",
-				 r->id);
-			free(r);
+		if ((r = responder_upsert(e, PQgetvalue(vo, i, 0), RESP_VOLUNTEER)) ==
+		    NULL)
 			continue;
-		}
-		r->kind = RESP_VOLUNTEER;
 		r->lat = atof(PQgetvalue(vo, i, 1));
 		r->lon = atof(PQgetvalue(vo, i, 2));
 		r->max_km = atof(PQgetvalue(vo, i, 3));
 		r->active = PQgetvalue(vo, i, 4)[0] == 't';
-		hmap_put(&e->w.responders, r->id, r);
 	}
+}
+
+static void
+reload_done_cb(void *arg, bool ok, bool lost, PGresult **res, int n, const char *err)
+{
+	struct engine *e = arg;
+
+	e->reloading = false;
+	if (!ok) {
+		log_err("event=reference_reload_failed reason=\"%s\"", err ? err : "");
+	} else {
+		load_elders(e, res[0]);
+		load_devices(e, res[1]);
+		load_responders(e, res[2], res[3]);
+		world_index(&e->w);
+		log_info("event=reference_reloaded elders=%zu devices=%zu responders=%zu",
+			 e->w.elders.len, e->w.devices.len, e->w.responders.len);
+	}
+	engine_kick(e);
+}
+
+/* Re-reads elders, devices, stations and volunteers (SIGHUP): runs between
+ * batches, as the one job in flight. */
+static bool
+reload_reference(struct engine *e)
+{
+	struct db_query q[4];
+
+	memset(q, 0, sizeof(q));
+	q[0].sql = SQL_LOAD_ELDERS;
+	q[1].sql = SQL_LOAD_DEVICES;
+	q[2].sql = SQL_LOAD_STATIONS;
+	q[3].sql = SQL_LOAD_VOLUNTEERS;
+	if (db_run(e->db, q, 4, reload_done_cb, e) < 0)
+		return false;
+	e->reload_wanted = false;
+	e->reloading = true;
+	return true;
 }
 
 static void
@@ -988,6 +1056,9 @@ engine_reload(struct engine *e, const struct conf *c)
 	e->conf.verbose = c->verbose;
 	log_set_verbose(c->verbose);
 	log_info("event=reloaded");
+	/* devices, elders and responders imported since start */
+	e->reload_wanted = true;
+	engine_kick(e);
 }
 
 static void

@@ -566,6 +566,20 @@ s_db_away() {
 	kill -0 "$DAEMON_PID" || die "daemon died" || return 1
 }
 
+# A device imported while the daemon runs is known after SIGHUP.
+s_reload_reference() {
+	scenario_begin reload || return 1
+	pub dev/D9/event '{"id":"n-1","type":"sos"}'
+	wait_msg 5 deadletter '"reason":"unknown device"' || return 1
+	printf 'id,kind,elder_id\nD9,sos_button,E2\n' >"$SDIR/new.csv"
+	"$CLI_BIN" -c "$CONF" import devices "$SDIR/new.csv" >/dev/null || die "import" || return 1
+	kill -HUP "$DAEMON_PID"
+	wait_until 5 "the reload" grep -q 'event=reference_reloaded' "$SDIR/daemon.log" || return 1
+	pub dev/D9/event '{"id":"n-2","type":"sos"}'
+	wait_msg 5 dev/D9/ack '"id":"n-2","incident"' || return 1
+	kill -0 "$DAEMON_PID" || die "daemon died" || return 1
+}
+
 # carewatchd -n names the line of an unknown key or a bad value.
 s_config_check() {
 	SDIR=$WORK/conf-check
@@ -602,6 +616,7 @@ run "low_battery -> station ticket, no volunteer offer" s_low_battery_ticket
 run "a bad CSV row applies nothing and names its line" s_bad_csv
 run "the broker restarts -> reconnect, nothing lost" s_broker_away
 run "the database goes away -> the SOS is offered when it is back" s_db_away
+run "SIGHUP loads devices imported since start" s_reload_reference
 run "carewatchd -n reports bad configuration with its line" s_config_check
 
 echo
