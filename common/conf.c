@@ -310,30 +310,32 @@ bool
 conf_needs_restart(const struct conf *old, const struct conf *new_conf, char *key,
 		   size_t keylen)
 {
-	size_t i, sz;
+	size_t i;
 
 	for (i = 0; i < NKEYS; i++) {
 		const struct conf_key *k = &conf_keys[i];
+		const char *a = (const char *)old + k->off,
+			   *b = (const char *)new_conf + k->off;
+		bool differs;
 
 		if (k->reloadable)
 			continue;
 		switch (k->type) {
 		case CT_STR:
 		case CT_HOURS:
-			sz = CONF_STR_MAX;
+			differs = strcmp(a, b) != 0; /* bytes past the NUL do not count */
 			break;
 		case CT_INT:
-			sz = sizeof(int);
+			differs = memcmp(a, b, sizeof(int)) != 0;
 			break;
 		case CT_DBL:
-			sz = sizeof(double);
+			differs = memcmp(a, b, sizeof(double)) != 0;
 			break;
 		default:
-			sz = sizeof(bool);
+			differs = memcmp(a, b, sizeof(bool)) != 0;
 			break;
 		}
-		if (memcmp((const char *)old + k->off, (const char *)new_conf + k->off,
-			   sz) != 0) {
+		if (differs) {
 			snprintf(key, keylen, "%s.%s", k->section, k->name);
 			return true;
 		}

@@ -33,24 +33,48 @@ days_from_civil(int y, int m, int d)
 	return era * 146097 + doe - 719468;
 }
 
+/* Reads exactly n decimal digits at *p (no sign, no blanks) and advances. */
+static int
+digits(const char **p, int n, int *out)
+{
+	int v = 0, i;
+
+	for (i = 0; i < n; i++) {
+		if (!isdigit((unsigned char)(*p)[i]))
+			return -1;
+		v = v * 10 + ((*p)[i] - '0');
+	}
+	*p += n;
+	*out = v;
+	return 0;
+}
+
+static int
+days_in_month(int y, int m)
+{
+	static const int dm[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+
+	return m == 2 && leap ? 29 : dm[m - 1];
+}
+
 int
 time_parse_rfc3339(const char *s, double *out)
 {
-	int y, mo, d, h, mi, sec, n = 0, oh, om;
+	int y, mo, d, h, mi, sec, oh, om;
 	double frac = 0;
-	const char *p;
+	const char *p = s;
 	long off = 0;
 
-	if (sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &d, &n) != 3 || n != 10)
+	if (digits(&p, 4, &y) < 0 || *p++ != '-' || digits(&p, 2, &mo) < 0 ||
+	    *p++ != '-' || digits(&p, 2, &d) < 0)
 		return -1;
-	p = s + n;
 	if (*p != 'T' && *p != 't' && *p != ' ')
 		return -1;
 	p++;
-	n = 0;
-	if (sscanf(p, "%2d:%2d:%2d%n", &h, &mi, &sec, &n) != 3 || n != 8)
+	if (digits(&p, 2, &h) < 0 || *p++ != ':' || digits(&p, 2, &mi) < 0 ||
+	    *p++ != ':' || digits(&p, 2, &sec) < 0)
 		return -1;
-	p += n;
 	if (*p == '.') {
 		double scale = 0.1;
 
@@ -68,20 +92,19 @@ time_parse_rfc3339(const char *s, double *out)
 	} else if (*p == '+' || *p == '-') {
 		int sign = *p == '-' ? -1 : 1;
 
-		n = 0;
-		if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &n) != 2 || n != 5)
+		p++;
+		if (digits(&p, 2, &oh) < 0 || *p++ != ':' || digits(&p, 2, &om) < 0)
 			return -1;
 		if (oh > 23 || om > 59)
 			return -1;
 		off = sign * (oh * 3600L + om * 60L);
-		p += 1 + n;
 	} else {
 		return -1;
 	}
 	if (*p != '\0')
 		return -1;
-	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60 ||
-	    y < 1970)
+	if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) ||
+	    h > 23 || mi > 59 || sec > 60)
 		return -1;
 	*out = (double)(days_from_civil(y, mo, d) * 86400L + h * 3600L + mi * 60L + sec -
 			off) +

@@ -69,8 +69,12 @@ dindex_build(struct responder *const *list, size_t n)
 		ix->ncy = (int)((maxlat - minlat) / ix->dlat) + 1;
 		ix->ncx = (int)((maxlon - minlon) / ix->dlon) + 1;
 	}
-	ix->cell_m = fmin(geo_distance_m(minlat, minlon, minlat + ix->dlat, minlon),
-			  geo_distance_m(maxlat, minlon, maxlat, minlon + ix->dlon));
+	ix->cell_m =
+	    fmin(geo_distance_m(minlat, minlon, minlat + ix->dlat, minlon),
+		 /* cells are narrowest at the latitude farthest from the equator */
+		 geo_distance_m(fabs(maxlat) > fabs(minlat) ? maxlat : minlat, minlon,
+				fabs(maxlat) > fabs(minlat) ? maxlat : minlat,
+				minlon + ix->dlon));
 	ncell = (size_t)ix->ncx * (size_t)ix->ncy;
 	ix->start = xcalloc(ncell + 1, sizeof(size_t));
 	ix->items = xcalloc(n ? n : 1, sizeof(*ix->items));

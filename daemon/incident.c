@@ -574,6 +574,18 @@ incident_on_event(struct world *w, struct device *d, const struct devevent *ev,
 				inc->escalate_at = now + w->p.escalate_after_s;
 			if (prio == 1 && e->station_id[0])
 				publish_info(w, inc, e->station_id, "priority1");
+			/* The offer out now gets the shorter answer window of its
+			 * new priority, and its responder hears of the change. */
+			if (inc->pending_offer >= 0) {
+				struct offer *of = &inc->offers[inc->pending_offer];
+				double dl = now + w->p.offer_timeout_s[prio];
+
+				if (dl < of->deadline) {
+					of->offered_at = now;
+					of->deadline = dl;
+				}
+				publish_offer(w, inc, of);
+			}
 			incident_timer(w, inc);
 		}
 		return inc->id;
