@@ -343,6 +343,33 @@ route_reply(struct engine *e, const char *topic, const char *resp_id, const void
 	engine_drain(e);
 }
 
+/* A visit record: stored (idempotent on responder and visit id), counted by
+ * the visit-rate report. */
+static void
+route_visit(struct engine *e, const char *topic, const char *resp_id, const void *payload,
+	    int len, double now)
+{
+	struct visit v;
+	const char *why;
+	char id[sizeof(v.id) + ID_MAX + 2];
+
+	if ((why = ingest_parse_visit(payload, (size_t)len, &v)) != NULL) {
+		dead_letter(e, topic, why, payload, (size_t)len, now);
+		return;
+	}
+	if (hmap_get(&e->w.elders, v.elder_id) == NULL) {
+		dead_letter(e, topic, "unknown elder", payload, (size_t)len, now);
+		return;
+	}
+	/* visit ids are the responder's own: keep them apart per responder */
+	snprintf(id, sizeof(id), "%s:%s", resp_id, v.id);
+	str_copy(v.id, id, sizeof(v.id));
+	str_copy(v.responder_id, resp_id, sizeof(v.responder_id));
+	json_array_append_new(e->next->rows[Q_VISITS], store_visit_row(&v));
+	log_info("event=visit responder=%s elder=%s kind=%s in_person=%d", resp_id,
+		 v.elder_id, v.kind, v.in_person);
+}
+
 static void
 engine_message_cb(void *arg, const char *topic, const void *payload, int len)
 {
@@ -366,8 +393,7 @@ engine_message_cb(void *arg, const char *topic, const void *payload, int len)
 		route_reply(e, topic, id, payload, len, now);
 		break;
 	case TOPIC_RESP_VISIT:
-		dead_letter(e, topic, "visit records are not accepted yet", payload,
-			    (size_t)len, now);
+		route_visit(e, topic, id, payload, len, now);
 		break;
 	default:
 		dead_letter(e, topic, "unknown topic", payload, (size_t)len, now);

@@ -703,6 +703,7 @@ incident_on_reply(struct world *w, const char *responder_id, const struct reply 
 		v.at = now;
 		v.incident_id = inc->id;
 		strcpy(v.kind, "alarm_followup");
+		v.in_person = true;
 		if (inc->elder_id[0])
 			VEC_PUSH(w->fx.visits, v);
 		incident_resolve(w, inc,

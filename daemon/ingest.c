@@ -303,6 +303,63 @@ out:
 	return why;
 }
 
+const char *
+ingest_parse_visit(const char *payload, size_t len, struct visit *v)
+{
+	static const char *const kinds[] = {"routine", "patrol", "alarm_followup",
+					    "home_service", "phone"};
+	const char *why = NULL, *s;
+	json_t *root, *o;
+	size_t i;
+
+	memset(v, 0, sizeof(*v));
+	v->in_person = true;
+	if ((root = ingest_load(payload, len, &why)) == NULL)
+		return why;
+	s = json_string_value(json_object_get(root, "id"));
+	if (s == NULL || !id_valid(s, strlen(s), 40)) {
+		why = "missing or bad id";
+		goto out;
+	}
+	strcpy(v->id, s);
+	s = json_string_value(json_object_get(root, "elder"));
+	if (s == NULL || !id_valid(s, strlen(s), REF_ID_MAX)) {
+		why = "missing or bad elder";
+		goto out;
+	}
+	strcpy(v->elder_id, s);
+	s = json_string_value(json_object_get(root, "at"));
+	if (s == NULL || time_parse_rfc3339(s, &v->at) < 0) {
+		why = "missing or bad at";
+		goto out;
+	}
+	s = json_string_value(json_object_get(root, "kind"));
+	strcpy(v->kind, "routine");
+	if (s != NULL) {
+		for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+			if (strcmp(s, kinds[i]) == 0)
+				break;
+		if (i == sizeof(kinds) / sizeof(kinds[0])) {
+			why = "unknown visit kind";
+			goto out;
+		}
+		strcpy(v->kind, s);
+	}
+	o = json_object_get(root, "in_person");
+	if (o != NULL && !json_is_boolean(o)) {
+		why = "bad in_person";
+		goto out;
+	}
+	if (o != NULL)
+		v->in_person = json_is_true(o);
+	s = json_string_value(json_object_get(root, "note"));
+	if (s != NULL)
+		str_copy(v->note, s, sizeof(v->note));
+out:
+	json_decref(root);
+	return why;
+}
+
 void
 local_time(double t, struct localtime_cw *lt)
 {

@@ -152,12 +152,14 @@ struct handled {
 };
 
 struct visit {
-	char id[48];
+	char id[96]; /* responder:visit, or inc-N */
 	char elder_id[REF_ID_MAX + 1];
 	char responder_id[REF_ID_MAX + 1];
 	double at;
 	int64_t incident_id;
 	char kind[20];
+	bool in_person;
+	char note[256];
 };
 
 #define VEC(T)                                                                           \

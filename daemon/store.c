@@ -336,6 +336,8 @@ store_visit_row(const struct visit *v)
 	set_text(o, "r", v->responder_id);
 	json_object_set_new(o, "at", json_real(v->at));
 	json_object_set_new(o, "k", json_string(v->kind));
+	json_object_set_new(o, "ip", json_boolean(v->in_person));
+	set_text(o, "n", v->note);
 	json_object_set_new(o, "i",
 			    v->incident_id ? json_integer(v->incident_id) : json_null());
 	return o;

@@ -566,6 +566,17 @@ s_db_away() {
 	kill -0 "$DAEMON_PID" || die "daemon died" || return 1
 }
 
+# Visit records are stored, idempotently; bad ones are dead-lettered.
+s_visit_record() {
+	scenario_begin visit || return 1
+	pub resp/V1/visit '{"id":"v-77","elder":"E1","at":"2026-11-20T10:00:00+08:00","kind":"routine","in_person":true,"note":"well, needs coal"}'
+	pub resp/V1/visit '{"id":"v-77","elder":"E1","at":"2026-11-20T10:00:00+08:00","kind":"routine","in_person":true}'
+	pub resp/V2/visit '{"id":"v-78","elder":"NOBODY","at":"2026-11-20T10:00:00+08:00"}'
+	wait_msg 5 deadletter '"reason":"unknown elder"' || return 1
+	wait_sql 5 "SELECT count(*) FROM visits WHERE elder_id='E1'" 1 || return 1
+	expect_eq "V1:v-77|V1|routine|t|2026-11-20 02:00:00" "$(sql "SELECT id, responder_id, kind, in_person, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') FROM visits")" "visit row" || return 1
+}
+
 # A device imported while the daemon runs is known after SIGHUP.
 s_reload_reference() {
 	scenario_begin reload || return 1
@@ -616,6 +627,7 @@ run "low_battery -> station ticket, no volunteer offer" s_low_battery_ticket
 run "a bad CSV row applies nothing and names its line" s_bad_csv
 run "the broker restarts -> reconnect, nothing lost" s_broker_away
 run "the database goes away -> the SOS is offered when it is back" s_db_away
+run "visit records are stored once" s_visit_record
 run "SIGHUP loads devices imported since start" s_reload_reference
 run "carewatchd -n reports bad configuration with its line" s_config_check
 
