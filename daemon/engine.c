@@ -16,6 +16,7 @@
 #include "config.h"
 
 #include <inttypes.h>
+#include <stdint.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -290,7 +291,8 @@ route_event(struct engine *e, const char *topic, const char *dev_id, const void 
 	json_array_append_new(e->next->rows[Q_EVENTS],
 			      store_event_row(d->id, &pe.ev, now, !pe.process));
 	VEC_PUSH(e->next->evs, pe);
-	hmap_put(&e->next->evkeys, pe.key, pe.key);
+	/* the value is the event's index + 1 (0 would read as absent) */
+	hmap_put(&e->next->evkeys, pe.key, (void *)(uintptr_t)e->next->evs.n);
 	e->n_events++;
 	if (prio > 0)
 		log_info("event=alarm device=%s id=%s type=%s priority=%d", d->id,
@@ -506,20 +508,12 @@ process_committed(struct engine *e, struct batch *b, PGresult *ins)
 
 	if (ins != NULL && PQresultStatus(ins) == PGRES_TUPLES_OK) {
 		for (r = 0; r < PQntuples(ins); r++) {
-			struct pend_ev *pe;
 			void *hit;
 
 			snprintf(key, sizeof(key), "%s/%s", PQgetvalue(ins, r, 0),
 				 PQgetvalue(ins, r, 1));
-			if ((hit = hmap_get(&b->evkeys, key)) == NULL)
-				continue;
-			for (i = 0; i < b->evs.n; i++) {
-				pe = &b->evs.v[i];
-				if (pe->key == hit) {
-					pe->returned = true;
-					break;
-				}
-			}
+			if ((hit = hmap_get(&b->evkeys, key)) != NULL)
+				b->evs.v[(uintptr_t)hit - 1].returned = true;
 		}
 	}
 	for (i = 0; i < b->evs.n; i++) {
