@@ -75,6 +75,10 @@ struct batch {
 	VEC(struct pub) pubs;
 	VEC(struct pend_ev) evs;
 	struct hmap evkeys;
+	/* incident and offer rows by key, so that a later change of the same
+	 * row replaces it: one upsert statement may not touch a row twice */
+	struct hmap statekeys;
+	VEC(char *) statekey_store;
 	size_t inbound; /* broker messages it carries */
 	bool replay;	/* carries the start-up replay */
 };
@@ -119,6 +123,7 @@ batch_new(void)
 	for (i = 0; i < Q__COUNT; i++)
 		b->rows[i] = json_array();
 	hmap_init(&b->evkeys);
+	hmap_init(&b->statekeys);
 	return b;
 }
 
@@ -141,6 +146,10 @@ batch_free(struct batch *b)
 		free(b->evs.v[i].ev.data);
 		free(b->evs.v[i].key);
 	}
+	for (i = 0; i < b->statekey_store.n; i++)
+		free(b->statekey_store.v[i]);
+	free(b->statekey_store.v);
+	hmap_free(&b->statekeys);
 	free(b->pubs.v);
 	free(b->evs.v);
 	hmap_free(&b->evkeys);
@@ -454,22 +463,43 @@ arm_timer(struct engine *e, struct incident *inc)
 	evtimer_add((struct event *)inc->timer, &tv);
 }
 
+/* Adds row to statement q, or replaces the row added earlier under key. */
+static void
+batch_state_row(struct batch *b, int q, const char *key, json_t *row)
+{
+	void *at = hmap_get(&b->statekeys, key);
+	char *k;
+
+	if (at != NULL) {
+		json_array_set_new(b->rows[q], (size_t)(uintptr_t)at - 1, row);
+		return;
+	}
+	json_array_append_new(b->rows[q], row);
+	k = xstrdup(key);
+	VEC_PUSH(b->statekey_store, k);
+	hmap_put(&b->statekeys, k, (void *)(uintptr_t)json_array_size(b->rows[q]));
+}
+
 /* Moves the core's effects into the batch being built and re-arms timers. */
 static void
 engine_drain(struct engine *e)
 {
 	struct effects *fx = &e->w.fx;
 	struct batch *b = e->next;
+	char key[48];
 	size_t i;
 	int k;
 
 	for (i = 0; i < fx->dirty.n; i++) {
 		struct incident *inc = fx->dirty.v[i];
 
-		json_array_append_new(b->rows[Q_INC], store_incident_row(inc));
-		for (k = 0; k < inc->noffers; k++)
-			json_array_append_new(b->rows[Q_OFFERS],
-					      store_offer_row(inc, &inc->offers[k]));
+		snprintf(key, sizeof(key), "i%" PRId64, inc->id);
+		batch_state_row(b, Q_INC, key, store_incident_row(inc));
+		for (k = 0; k < inc->noffers; k++) {
+			snprintf(key, sizeof(key), "o%" PRId64 "/%d", inc->id, k);
+			batch_state_row(b, Q_OFFERS, key,
+					store_offer_row(inc, &inc->offers[k]));
+		}
 		inc->dirty = false;
 		if (inc->state == INC_RESOLVED) {
 			if (inc->timer)
