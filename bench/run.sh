@@ -11,7 +11,8 @@
 #
 # Environment: BENCH_COUNT (messages per run, default 50000), BENCH_TIMEOUT
 # (seconds per run, default 300), BENCH_STRICT=1 (exit 1 when the ratio is
-# under the budget), BENCH_KEEP=1 (keep the work directory).
+# under the budget), BENCH_KEEP=1 (keep the work directory), BENCH_DAEMON_CONF
+# (extra lines for carewatchd.conf, e.g. $'[daemon]\nbatch_max = 2000').
 # Builds nothing: `make bench` builds first. Every wait is bounded.
 set -euo pipefail
 
@@ -123,6 +124,7 @@ dir = $work/spool
 
 [privacy]
 id_key_file = $work/id.key
+${BENCH_DAEMON_CONF:-}
 EOF
 "$carewatchd" -n -c "$conf" >/dev/null
 

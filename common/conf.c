@@ -29,7 +29,7 @@ struct conf_key {
 
 /* Sorted by section, then key; every key has a default. */
 static const struct conf_key conf_keys[] = {
-    K("daemon", "batch_max", CT_INT, batch_max, "500", true, 1, 10000),
+    K("daemon", "batch_max", CT_INT, batch_max, "1000", true, 1, 10000),
     K("daemon", "payload_max", CT_INT, payload_max, "4096", true, 64, 65536),
     K("daemon", "verbose", CT_BOOL, verbose, "off", true, 0, 0),
     K("database", "conninfo", CT_STR, db_conninfo, "dbname=carewatch", false, 0, 0),
