@@ -770,7 +770,6 @@ incident_restore(struct world *w, struct incident *inc)
 		w->next_incident_id = inc->id + 1;
 	hmap_put(&w->incidents, inc->key, inc);
 	w->n_open++;
-	inc->new_offers = inc->noffers;
 	inc->dirty = false;
 	/* A deadline that passed while we were down fires at once. */
 	{

@@ -123,7 +123,6 @@ struct incident {
 	struct offer *offers;
 	int noffers, offers_cap;
 	int pending_offer; /* index into offers, -1 when none */
-	int new_offers;	   /* offers[new_offers..] not yet persisted */
 	double retry_at;   /* try dispatch again (nobody was available) */
 	double escalate_at;
 	double timer_at; /* earliest of the deadlines above; 0 = none */
