@@ -38,6 +38,8 @@ struct mqtt {
 	char prefix[CONF_STR_MAX];
 	struct event *rev, *wev, *tick;
 	bool sock_open, connected, hold, stopping;
+	bool started;	  /* mqtt_start() was called */
+	bool initialised; /* a connect_async went through: reconnect may follow */
 	size_t unacked;
 	double backoff, next_try;
 	unsigned rng;
@@ -49,6 +51,7 @@ static void mqtt_kick(struct mqtt *m);
 static void
 mqtt_lost(struct mqtt *m, int rc)
 {
+	int err = errno; /* before anything below can change it */
 	double jitter;
 
 	if (m->rev)
@@ -57,7 +60,8 @@ mqtt_lost(struct mqtt *m, int rc)
 		event_del(m->wev);
 	if (m->sock_open)
 		log_warn("event=mqtt_down reason=\"%s\" unacked=%zu",
-			 mosquitto_strerror(rc), m->unacked);
+			 rc == MOSQ_ERR_ERRNO ? strerror(err) : mosquitto_strerror(rc),
+			 m->unacked);
 	m->sock_open = false;
 	m->connected = false;
 	m->rng = m->rng * 1103515245u + 12345u;
@@ -135,10 +139,12 @@ mqtt_try_connect(struct mqtt *m, bool first)
 {
 	int rc;
 
-	if (first)
+	if (first || !m->initialised)
 		rc = mosquitto_connect_async(m->mosq, m->host, m->port, m->keepalive);
 	else
 		rc = mosquitto_reconnect_async(m->mosq);
+	if (rc == MOSQ_ERR_SUCCESS)
+		m->initialised = true;
 	if (rc != MOSQ_ERR_SUCCESS || mosquitto_socket(m->mosq) < 0) {
 		if (rc == MOSQ_ERR_ERRNO)
 			log_warn("event=mqtt_connect_failed reason=\"%s\"",
@@ -171,7 +177,7 @@ mqtt_tick_cb(evutil_socket_t fd, short what, void *arg)
 			return;
 		}
 		mqtt_kick(m);
-	} else if (now_wall() >= m->next_try) {
+	} else if (m->started && now_wall() >= m->next_try) {
 		mqtt_try_connect(m, false);
 	}
 }
@@ -285,6 +291,7 @@ mqtt_new(struct event_base *base, const struct conf *c, const struct mqtt_cbs *c
 int
 mqtt_start(struct mqtt *m)
 {
+	m->started = true;
 	mqtt_try_connect(m, true);
 	return 0;
 }
