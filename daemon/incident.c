@@ -525,8 +525,14 @@ incident_on_event(struct world *w, struct device *d, const struct devevent *ev,
 	struct elder *e = d->elder;
 	int prio;
 
-	if (e == NULL)
+	if (e == NULL) {
+		/* stored, but nobody to send: the operators must hear of it */
+		if (!ev->clear && ev->type != EV_HEARTBEAT)
+			log_err(
+			    "event=alarm_without_elder device=%s elder=%s id=%s type=%s",
+			    d->id, d->elder_id, ev->id, ev_type_name(ev->type));
 		return 0;
+	}
 	local_time(ev->ts > 0 ? ev->ts : now, &lt);
 	prio = classify_priority(ev->type, ev->clear, e, &lt, w->p.night_from,
 				 w->p.night_to);
