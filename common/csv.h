@@ -8,6 +8,7 @@
 #define CSV_FIELD_MAX  (64 * 1024) /* bytes in one field, after unquoting */
 #define CSV_FIELDS_MAX 256	   /* fields in one record */
 #define CSV_ERR_MAX    160
+#define CSV_FILE_MAX   (256L << 20) /* bytes csv_read_file() reads at most */
 
 /* A reader over a caller-owned buffer. The current record's fields are
  * NUL-terminated strings valid until the next csv_next() or csv_close(). */
@@ -42,6 +43,17 @@ int csv_next(struct csv_reader *r);
 
 /* Frees what the reader allocated (the buffer stays the caller's). */
 void csv_close(struct csv_reader *r);
+
+/* Index of the field of the current record that equals name (compared case
+ * sensitively; meant for the header record), or -1 when there is none. A
+ * UTF-8 byte order mark never gets in the way: csv_open() skips it. */
+int csv_column(const struct csv_reader *r, const char *name);
+
+/* Reads the whole file at path into a new NUL-terminated buffer (free() it;
+ * *len is its length without the NUL) to give to csv_open(). Returns the
+ * buffer, or NULL with the reason, without the path, in err: the file cannot
+ * be read, or holds more than CSV_FILE_MAX bytes. */
+char *csv_read_file(const char *path, size_t *len, char *err, size_t errlen);
 
 /* Checks that buf is valid UTF-8 (shortest forms, no surrogates, nothing
  * above U+10FFFF) and holds no NUL byte. Returns 0, or -1 with the line of the

@@ -1,9 +1,12 @@
-/* check_csv.c - unit tests for the CSV reader and the GB18030 conversion */
+/* check_csv.c - unit tests for the CSV reader, file reading and GB18030 input */
 #include "config.h"
 
 #include <check.h>
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "csv.h"
 
@@ -234,6 +237,111 @@ START_TEST(test_limits)
 }
 END_TEST
 
+/* Header columns are found by their exact name, past a byte order mark. */
+START_TEST(test_column)
+{
+	struct csv_reader r;
+
+	open_text(&r, "\xef\xbb\xbfid,kind,elder_id,id\nD1,smoke,E1,x\n");
+	expect_record(&r, 1, 4);
+	ck_assert_int_eq(csv_column(&r, "id"), 0);
+	ck_assert_int_eq(csv_column(&r, "kind"), 1);
+	ck_assert_int_eq(csv_column(&r, "elder_id"), 2);
+	/* Case matters; a prefix or an absent name is no match. */
+	ck_assert_int_eq(csv_column(&r, "Kind"), -1);
+	ck_assert_int_eq(csv_column(&r, "elder"), -1);
+	ck_assert_int_eq(csv_column(&r, "lat"), -1);
+	ck_assert_int_eq(csv_column(&r, ""), -1);
+	csv_close(&r);
+
+	/* A quoted header name is the same name. */
+	open_text(&r, "\"name\",\"id\"\n");
+	expect_record(&r, 1, 2);
+	ck_assert_int_eq(csv_column(&r, "id"), 1);
+	ck_assert_int_eq(csv_next(&r), 0);
+	csv_close(&r);
+}
+END_TEST
+
+/* Writes len bytes of text to a new temporary file, named in path. */
+static void
+write_temp(char *path, const char *text, size_t len)
+{
+	int fd = mkstemp(path);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, text, len), (ssize_t)len);
+	ck_assert_int_eq(close(fd), 0);
+}
+
+/* A whole file is read, NUL-terminated, ready for the reader. */
+START_TEST(test_read_file)
+{
+	const char text[] = "id,kind\r\nD1,\"smoke\"\r\n";
+	char path[] = "/tmp/check_csv_XXXXXX", err[128], *buf;
+	struct csv_reader r;
+	size_t len = 1, big = 3 * 65536 + 7, i;
+	char *data;
+
+	write_temp(path, text, sizeof(text) - 1);
+	buf = csv_read_file(path, &len, err, sizeof(err));
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_uint_eq(len, sizeof(text) - 1);
+	ck_assert_str_eq(buf, text);
+	ck_assert_int_eq(csv_open(&r, buf, len), 0);
+	expect_record(&r, 1, 2);
+	ck_assert_int_eq(csv_column(&r, "kind"), 1);
+	expect_record(&r, 2, 2);
+	ck_assert_str_eq(r.fields[1], "smoke");
+	ck_assert_int_eq(csv_next(&r), 0);
+	csv_close(&r);
+	free(buf);
+	unlink(path);
+
+	/* Empty, and larger than the first buffer. */
+	memcpy(path + strlen(path) - 6, "XXXXXX", 6);
+	write_temp(path, "", 0);
+	buf = csv_read_file(path, &len, err, sizeof(err));
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_uint_eq(len, 0);
+	ck_assert_str_eq(buf, "");
+	free(buf);
+	unlink(path);
+
+	data = malloc(big);
+	ck_assert_ptr_nonnull(data);
+	for (i = 0; i < big; i++)
+		data[i] = (char)('a' + i % 26);
+	memcpy(path + strlen(path) - 6, "XXXXXX", 6);
+	write_temp(path, data, big);
+	buf = csv_read_file(path, &len, err, sizeof(err));
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_uint_eq(len, big);
+	ck_assert_int_eq(memcmp(buf, data, big), 0);
+	ck_assert_int_eq(buf[big], '\0');
+	free(buf);
+	free(data);
+	unlink(path);
+}
+END_TEST
+
+/* A file that cannot be read is NULL with the reason, not the path. */
+START_TEST(test_read_file_missing)
+{
+	char err[128] = "", *buf;
+	size_t len = 1;
+
+	buf = csv_read_file("/nonexistent/check_csv/none.csv", &len, err, sizeof(err));
+	ck_assert_ptr_null(buf);
+	ck_assert_uint_eq(len, 0);
+	ck_assert_str_eq(err, strerror(ENOENT));
+	/* A directory opens but does not read. */
+	err[0] = '\0';
+	ck_assert_ptr_null(csv_read_file("/tmp", &len, err, sizeof(err)));
+	ck_assert_str_eq(err, strerror(EISDIR));
+}
+END_TEST
+
 /* GB18030 input converts to the right UTF-8. */
 START_TEST(test_gb18030)
 {
@@ -296,6 +404,11 @@ csv_suite(void)
 	tcase_add_test(tc, test_bad_quotes);
 	tcase_add_test(tc, test_invalid_utf8);
 	tcase_add_test(tc, test_limits);
+	tcase_add_test(tc, test_column);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("file");
+	tcase_add_test(tc, test_read_file);
+	tcase_add_test(tc, test_read_file_missing);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("encoding");
 	tcase_add_test(tc, test_gb18030);

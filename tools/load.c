@@ -28,6 +28,7 @@
 #include <libpq-fe.h>
 #include <mosquitto.h>
 
+#include "csv.h"
 #include "log.h"
 #include "util.h"
 
@@ -36,8 +37,6 @@
 #define LOAD_PAYLOAD_MAX  4096
 #define LOAD_MAX_COUNT	  10000000UL
 #define LOAD_MAX_DEVICES  1000000
-#define LOAD_CSV_FIELDS	  64
-#define LOAD_CSV_LINE	  8192
 #define LOAD_WINDOW	  1000 /* QoS 1 messages in flight */
 #define LOAD_TIMEOUT_S	  300.0
 #define LOAD_STALL_S	  30.0 /* no progress this long: give up early */
@@ -120,78 +119,6 @@ load_ts_now(char *buf, size_t len)
 		 now.tv_nsec / 1000000);
 }
 
-/* Reads one CSV record from f into fields (pointers into buf): commas
- * separate, double quotes quote (with "" for a quote, newlines allowed
- * inside), CR LF or LF ends the record. Returns the field count, 0 at end of
- * file, -1 when the record does not fit. */
-static int
-csv_read_record(FILE *f, char *buf, size_t len, char **fields, int maxf)
-{
-	size_t n = 0;
-	int nf = 0, c;
-	bool quoted = false, any = false;
-
-	fields[nf++] = buf;
-	for (;;) {
-		c = getc(f);
-		if (c == EOF) {
-			if (!any)
-				return 0;
-			break;
-		}
-		any = true;
-		if (quoted) {
-			if (c == '"') {
-				int d = getc(f);
-
-				if (d == '"') {
-					c = '"';
-				} else {
-					if (d != EOF)
-						ungetc(d, f);
-					quoted = false;
-					continue;
-				}
-			}
-		} else if (c == '"') {
-			quoted = true;
-			continue;
-		} else if (c == ',') {
-			if (n + 1 >= len || nf >= maxf)
-				return -1;
-			buf[n++] = '\0';
-			fields[nf++] = buf + n;
-			continue;
-		} else if (c == '\n') {
-			break;
-		} else if (c == '\r') {
-			continue;
-		}
-		if (n + 1 >= len)
-			return -1;
-		buf[n++] = (char)c;
-	}
-	buf[n] = '\0';
-	return nf;
-}
-
-/* Index of the header column called name, or -1. */
-static int
-csv_column(char **fields, int nf, const char *name)
-{
-	int i;
-
-	for (i = 0; i < nf; i++) {
-		const char *h = fields[i];
-
-		if (i == 0 && strncmp(h, "\xEF\xBB\xBF", 3) == 0)
-			h += 3; /* UTF-8 byte order mark */
-		if (strcmp(h, name) == 0)
-			return i;
-	}
-	return -1;
-}
-
 /* The alarm type a device kind raises, or NULL (unknown kind, hub). */
 static const char *
 load_alarm_type(const char *kind)
@@ -224,47 +151,68 @@ load_add_device(struct load *l, const char *id, const char *alarm, size_t *cap)
 	l->ndevices++;
 }
 
+/* Adds the devices of a devices.csv (an id column, a kind column if any).
+ * Returns 0 or -1 with a message. */
+static int
+load_read_devices_csv(struct load *l, size_t *cap)
+{
+	const char *path = l->devices_arg;
+	char err[CSV_ERR_MAX], *text;
+	struct csv_reader r;
+	int n, cid, ckind, rc = -1;
+	size_t len;
+
+	if ((text = csv_read_file(path, &len, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "cw-load: %s: %s\n", path, err);
+		return -1;
+	}
+	if (csv_open(&r, text, len) < 0) {
+		fprintf(stderr, "cw-load: %s:%d: %s\n", path, r.err_line, r.err);
+		free(text);
+		return -1;
+	}
+	n = csv_next(&r);
+	cid = n > 0 ? csv_column(&r, "id") : -1;
+	ckind = n > 0 ? csv_column(&r, "kind") : -1;
+	if (n < 0) {
+		fprintf(stderr, "cw-load: %s:%d: %s\n", path, r.err_line, r.err);
+		goto out;
+	}
+	if (cid < 0) {
+		fprintf(stderr, "cw-load: %s: no id column\n", path);
+		goto out;
+	}
+	while ((n = csv_next(&r)) == 1) {
+		if (r.nfields <= cid)
+			continue;
+		load_add_device(l, r.fields[cid],
+				ckind >= 0 && r.nfields > ckind
+				    ? load_alarm_type(r.fields[ckind])
+				    : "sos",
+				cap);
+	}
+	if (n < 0) {
+		fprintf(stderr, "cw-load: %s:%d: %s\n", path, r.err_line, r.err);
+		goto out;
+	}
+	rc = 0;
+out:
+	csv_close(&r);
+	free(text);
+	return rc;
+}
+
 /* Fills l->devices from --devices: a devices.csv (id, kind columns) or a
  * comma-separated list of ids. Returns 0 or -1 with a message. */
 static int
 load_read_devices(struct load *l)
 {
-	char buf[LOAD_CSV_LINE], *f[LOAD_CSV_FIELDS];
 	struct stat st;
 	size_t cap = 0;
-	int nf, cid, ckind;
-	FILE *fp;
 
 	if (stat(l->devices_arg, &st) == 0 && S_ISREG(st.st_mode)) {
-		if ((fp = fopen(l->devices_arg, "r")) == NULL) {
-			fprintf(stderr, "cw-load: %s: %s\n", l->devices_arg,
-				strerror(errno));
+		if (load_read_devices_csv(l, &cap) < 0)
 			return -1;
-		}
-		nf = csv_read_record(fp, buf, sizeof(buf), f, LOAD_CSV_FIELDS);
-		cid = nf > 0 ? csv_column(f, nf, "id") : -1;
-		ckind = nf > 0 ? csv_column(f, nf, "kind") : -1;
-		if (cid < 0) {
-			fprintf(stderr, "cw-load: %s: no id column\n", l->devices_arg);
-			fclose(fp);
-			return -1;
-		}
-		while ((nf = csv_read_record(fp, buf, sizeof(buf), f, LOAD_CSV_FIELDS)) !=
-		       0) {
-			if (nf < 0) {
-				fprintf(stderr, "cw-load: %s: record too long\n",
-					l->devices_arg);
-				fclose(fp);
-				return -1;
-			}
-			if (nf <= cid)
-				continue;
-			load_add_device(
-			    l, f[cid],
-			    ckind >= 0 && nf > ckind ? load_alarm_type(f[ckind]) : "sos",
-			    &cap);
-		}
-		fclose(fp);
 	} else {
 		char *list = xstrdup(l->devices_arg), *save = NULL, *tok;
 

@@ -24,6 +24,7 @@
 #include <jansson.h>
 #include <mosquitto.h>
 
+#include "csv.h"
 #include "log.h"
 #include "util.h"
 
@@ -36,8 +37,6 @@
 #define SIM_MAX_TIMERS	  1024
 #define SIM_FIRE_BATCH	  64
 #define SIM_SEEN_OFFERS	  256
-#define SIM_CSV_FIELDS	  64
-#define SIM_CSV_LINE	  8192
 #define SIM_STEP_NS	  50000000L  /* main loop step: 50 ms */
 #define SIM_TZ_OFFSET	  (8 * 3600) /* event clocks run on +08:00 */
 #define SIM_MAX_WAIT_S	  600.0	     /* longest delay the sim schedules */
@@ -176,76 +175,12 @@ sim_say(const char *tag, const char *fmt, ...)
 	putchar('\n');
 }
 
-/* Reads one CSV record from f into fields (pointers into buf): commas
- * separate, double quotes quote (with "" for a quote, newlines allowed
- * inside), CR LF or LF ends the record. Returns the field count, 0 at end of
- * file, -1 when the record does not fit. */
-static int
-csv_read_record(FILE *f, char *buf, size_t len, char **fields, int maxf)
+/* Wipes and frees the text of a CSV file, which may hold names and phones. */
+static void
+sim_csv_free(char *text, size_t len)
 {
-	size_t n = 0;
-	int nf = 0, c;
-	bool quoted = false, any = false;
-
-	fields[nf++] = buf;
-	for (;;) {
-		c = getc(f);
-		if (c == EOF) {
-			if (!any)
-				return 0;
-			break;
-		}
-		any = true;
-		if (quoted) {
-			if (c == '"') {
-				int d = getc(f);
-
-				if (d == '"') {
-					c = '"';
-				} else {
-					if (d != EOF)
-						ungetc(d, f);
-					quoted = false;
-					continue;
-				}
-			}
-		} else if (c == '"') {
-			quoted = true;
-			continue;
-		} else if (c == ',') {
-			if (n + 1 >= len || nf >= maxf)
-				return -1;
-			buf[n++] = '\0';
-			fields[nf++] = buf + n;
-			continue;
-		} else if (c == '\n') {
-			break;
-		} else if (c == '\r') {
-			continue;
-		}
-		if (n + 1 >= len)
-			return -1;
-		buf[n++] = (char)c;
-	}
-	buf[n] = '\0';
-	return nf;
-}
-
-/* Index of the header column called name, or -1. */
-static int
-csv_column(char **fields, int nf, const char *name)
-{
-	int i;
-
-	for (i = 0; i < nf; i++) {
-		const char *h = fields[i];
-
-		if (i == 0 && strncmp(h, "\xEF\xBB\xBF", 3) == 0)
-			h += 3; /* UTF-8 byte order mark */
-		if (strcmp(h, name) == 0)
-			return i;
-	}
-	return -1;
+	explicit_bzero(text, len);
+	free(text);
 }
 
 /* Loads DIR/devices.csv (id, kind, elder_id). Returns 0, or -1 with a
@@ -253,37 +188,38 @@ csv_column(char **fields, int nf, const char *name)
 static int
 sim_load_devices(struct sim *s)
 {
-	char path[1024], buf[SIM_CSV_LINE], *f[SIM_CSV_FIELDS];
-	int nf, cid, ckind, celder, line = 1;
-	size_t cap = 0, skipped = 0;
-	FILE *fp;
+	char path[1024], err[CSV_ERR_MAX], *text;
+	struct csv_reader r;
+	int n, cid, ckind, celder, rc = -1;
+	size_t len, cap = 0, skipped = 0;
 
 	snprintf(path, sizeof(path), "%s/devices.csv", s->sample);
-	if ((fp = fopen(path, "r")) == NULL) {
-		fprintf(stderr, "cw-sim: %s: %s\n", path, strerror(errno));
+	if ((text = csv_read_file(path, &len, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "cw-sim: %s: %s\n", path, err);
 		return -1;
 	}
-	nf = csv_read_record(fp, buf, sizeof(buf), f, SIM_CSV_FIELDS);
-	cid = nf > 0 ? csv_column(f, nf, "id") : -1;
-	ckind = nf > 0 ? csv_column(f, nf, "kind") : -1;
-	celder = nf > 0 ? csv_column(f, nf, "elder_id") : -1;
+	if (csv_open(&r, text, len) < 0) {
+		fprintf(stderr, "cw-sim: %s:%d: %s\n", path, r.err_line, r.err);
+		sim_csv_free(text, len);
+		return -1;
+	}
+	n = csv_next(&r);
+	cid = n > 0 ? csv_column(&r, "id") : -1;
+	ckind = n > 0 ? csv_column(&r, "kind") : -1;
+	celder = n > 0 ? csv_column(&r, "elder_id") : -1;
+	if (n < 0) {
+		fprintf(stderr, "cw-sim: %s:%d: %s\n", path, r.err_line, r.err);
+		goto out;
+	}
 	if (cid < 0 || ckind < 0 || celder < 0) {
 		fprintf(stderr, "cw-sim: %s: header needs id, kind and elder_id\n", path);
-		fclose(fp);
-		return -1;
+		goto out;
 	}
-	while ((nf = csv_read_record(fp, buf, sizeof(buf), f, SIM_CSV_FIELDS)) != 0) {
+	while ((n = csv_next(&r)) == 1) {
+		char **f = r.fields;
 		struct sim_device *d;
 
-		line++;
-		if (nf < 0) {
-			fprintf(stderr, "cw-sim: %s:%d: record too long\n", path, line);
-			fclose(fp);
-			return -1;
-		}
-		if (nf == 1 && f[0][0] == '\0')
-			continue; /* blank line */
-		if (nf <= cid || nf <= ckind || nf <= celder ||
+		if (r.nfields <= cid || r.nfields <= ckind || r.nfields <= celder ||
 		    !id_valid(f[cid], strlen(f[cid]), SIM_ID_MAX) ||
 		    !id_valid(f[celder], strlen(f[celder]), SIM_ID_MAX) ||
 		    strlen(f[ckind]) >= SIM_KIND_MAX) {
@@ -305,39 +241,59 @@ sim_load_devices(struct sim *s)
 		str_copy(d->kind, f[ckind], sizeof(d->kind));
 		str_copy(d->elder, f[celder], sizeof(d->elder));
 	}
-	fclose(fp);
+	if (n < 0) {
+		fprintf(stderr, "cw-sim: %s:%d: %s\n", path, r.err_line, r.err);
+		goto out;
+	}
 	if (skipped > 0)
 		fprintf(stderr, "cw-sim: %s: %zu unusable rows skipped\n", path, skipped);
 	if (s->ndevices == 0 && s->rate > 0) {
 		fprintf(stderr, "cw-sim: %s: no devices\n", path);
-		return -1;
+		goto out;
 	}
-	return 0;
+	rc = 0;
+out:
+	csv_close(&r);
+	sim_csv_free(text, len);
+	return rc;
 }
 
 /* Adds the ids of DIR/name (stations.csv, volunteers.csv) to the responders;
- * a missing file is only a warning. */
+ * a file that cannot be read is only a warning. */
 static void
 sim_load_responders(struct sim *s, const char *name, size_t *cap)
 {
-	char path[1024], buf[SIM_CSV_LINE], *f[SIM_CSV_FIELDS];
-	int nf, cid;
-	FILE *fp;
+	char path[1024], err[CSV_ERR_MAX], *text, *id;
+	struct csv_reader r;
+	size_t len;
+	int n, cid;
 
 	snprintf(path, sizeof(path), "%s/%s", s->sample, name);
-	if ((fp = fopen(path, "r")) == NULL) {
-		fprintf(stderr, "cw-sim: %s: %s (no responders from it)\n", path,
-			strerror(errno));
+	if ((text = csv_read_file(path, &len, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "cw-sim: %s: %s (no responders from it)\n", path, err);
 		return;
 	}
-	nf = csv_read_record(fp, buf, sizeof(buf), f, SIM_CSV_FIELDS);
-	if (nf <= 0 || (cid = csv_column(f, nf, "id")) < 0) {
+	if (csv_open(&r, text, len) < 0) {
+		fprintf(stderr, "cw-sim: %s:%d: %s (no responders from it)\n", path,
+			r.err_line, r.err);
+		sim_csv_free(text, len);
+		return;
+	}
+	n = csv_next(&r);
+	if (n < 0) {
+		fprintf(stderr, "cw-sim: %s:%d: %s (no responders from it)\n", path,
+			r.err_line, r.err);
+		goto out;
+	}
+	if (n == 0 || (cid = csv_column(&r, "id")) < 0) {
 		fprintf(stderr, "cw-sim: %s: no id column\n", path);
-		fclose(fp);
-		return;
+		goto out;
 	}
-	while ((nf = csv_read_record(fp, buf, sizeof(buf), f, SIM_CSV_FIELDS)) > 0) {
-		if (nf <= cid || !id_valid(f[cid], strlen(f[cid]), SIM_ID_MAX))
+	while ((n = csv_next(&r)) == 1) {
+		if (r.nfields <= cid)
+			continue;
+		id = r.fields[cid];
+		if (!id_valid(id, strlen(id), SIM_ID_MAX))
 			continue;
 		if (s->nresponders >= SIM_MAX_RESP)
 			break;
@@ -345,9 +301,14 @@ sim_load_responders(struct sim *s, const char *name, size_t *cap)
 			*cap = *cap ? *cap * 2 : 256;
 			s->responders = xrealloc(s->responders, *cap * sizeof(char *));
 		}
-		s->responders[s->nresponders++] = xstrdup(f[cid]);
+		s->responders[s->nresponders++] = xstrdup(id);
 	}
-	fclose(fp);
+	if (n < 0)
+		fprintf(stderr, "cw-sim: %s:%d: %s (no responders from the rest)\n", path,
+			r.err_line, r.err);
+out:
+	csv_close(&r);
+	sim_csv_free(text, len);
 }
 
 static int
