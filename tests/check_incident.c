@@ -1288,7 +1288,6 @@ START_TEST(test_restore)
 	ck_assert(a->timer_at > 0);
 	ck_assert(a->timer_at < T0);
 	ck_assert_double_eq(a->timer_at, T0 - 940);
-	ck_assert_int_eq(a->new_offers, 1);
 	ck_assert_int_eq(w.next_incident_id, 5001);
 	ck_assert_uint_eq(w.n_open, 1);
 

@@ -98,6 +98,10 @@ for trs in tests/*.trs; do
 	fi
 done
 
+# a build or harness failure before any test reported counts too
+if ((check_ok == 0 && fail == 0)); then
+	fail=1
+fi
 if ((check_ok == 0)); then
 	failed+=(make-check)
 	# test-suite.log holds the log of every failed test.
