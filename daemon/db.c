@@ -206,10 +206,19 @@ db_read_results(struct db *db)
 			switch (PQresultStatus(r)) {
 			case PGRES_FATAL_ERROR:
 				if (!db->failed) {
-					const char *m = PQresultErrorMessage(r);
+					/* not the DETAIL: it may quote row values */
+					const char *m = PQresultErrorField(
+					    r, PG_DIAG_MESSAGE_PRIMARY);
+					const char *st =
+					    PQresultErrorField(r, PG_DIAG_SQLSTATE);
+					char esc[200];
 
 					db->failed = true;
-					log_esc(db->err, sizeof(db->err), m, strlen(m));
+					m = m ? m : "error";
+					snprintf(db->err, sizeof(db->err),
+						 "%s sqlstate=%s",
+						 log_esc(esc, sizeof(esc), m, strlen(m)),
+						 st ? st : "?");
 				}
 				break;
 			case PGRES_PIPELINE_ABORTED:

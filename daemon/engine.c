@@ -97,6 +97,7 @@ struct engine {
 	enum eng_phase phase;
 	bool mqtt_started;
 	bool reload_wanted, reloading;
+	bool locked, locking; /* this session holds the single-writer lock */
 	double stop_deadline;
 	/* keys of events this process has run the core on */
 	struct hmap recent;
@@ -110,6 +111,7 @@ static struct engine *the_engine; /* for incident timer callbacks */
 
 static void engine_kick(struct engine *e);
 static bool reload_reference(struct engine *e);
+static void engine_lock(struct engine *e);
 static void engine_drain(struct engine *e);
 
 /* --- batches ------------------------------------------------------------- */
@@ -307,8 +309,8 @@ route_event(struct engine *e, const char *topic, const char *dev_id, const void 
 		log_info("event=alarm device=%s id=%s type=%s priority=%d", d->id,
 			 pe.ev.id, ev_type_name(pe.ev.type), prio);
 	else
-		log_debug("event=device_event device=%s id=%s type=%s", d->id, pe.ev.id,
-			  ev_type_name(pe.ev.type));
+		log_debug("event=device_event device=%s id=\"%s\" type=%s", d->id,
+			  pe.ev.id, ev_type_name(pe.ev.type));
 }
 
 static void
@@ -651,6 +653,11 @@ engine_kick(struct engine *e)
 {
 	struct batch *b;
 
+	if (!e->locked) {
+		if (db_idle(e->db))
+			engine_lock(e);
+		return;
+	}
 	if (e->flight != NULL) {
 		if (e->flight_failed && db_idle(e->db) &&
 		    !evtimer_pending(e->retry_ev, NULL)) {
@@ -967,15 +974,59 @@ engine_load(struct engine *e)
 	    &SQL_LOAD_VOLUNTEERS, &SQL_LOAD_INCIDENTS, &SQL_LOAD_OFFERS,
 	    &SQL_LOAD_MAXID,	  &SQL_LOAD_UNHANDLED,
 	};
-	struct db_query q[8];
+	struct db_query q[10];
 	int i;
 
+	/* one snapshot for everything, not one per statement */
 	memset(q, 0, sizeof(q));
+	q[0].sql = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
 	for (i = 0; i < 8; i++)
-		q[i].sql = *sql[i];
+		q[i + 1].sql = *sql[i];
+	q[9].sql = "COMMIT";
 	e->phase = PH_LOADING;
-	if (db_run(e->db, q, 8, load_done_cb, e) < 0)
+	if (db_run(e->db, q, 10, load_done_cb, e) < 0)
 		e->phase = PH_INIT;
+}
+
+static void
+lock_done_cb(void *arg, bool ok, bool lost, PGresult **res, int n, const char *err)
+{
+	struct engine *e = arg;
+
+	e->locking = false;
+	if (!ok) {
+		log_err("event=db_lock_failed reason=\"%s\"", err ? err : "");
+		if (!lost) {
+			struct timeval tv = {2, 0};
+
+			evtimer_add(e->retry_ev, &tv);
+		}
+		return;
+	}
+	e->locked = true;
+	log_info("event=db_locked");
+	if (e->phase == PH_INIT)
+		engine_load(e);
+	else
+		engine_kick(e);
+}
+
+/* Takes the session-level advisory lock that makes this daemon the only
+ * writer of the database. A daemon killed a moment ago may still have a
+ * backend finishing its last batch: waiting for its lock means loading only
+ * after that batch is committed or gone. */
+static void
+engine_lock(struct engine *e)
+{
+	static const struct db_query q = {
+	    .sql = "SELECT pg_advisory_lock(hashtext('carewatchd'))"};
+
+	if (e->locking || e->locked)
+		return;
+	if (db_run(e->db, &q, 1, lock_done_cb, e) == 0) {
+		e->locking = true;
+		log_info("event=db_lock_wait");
+	}
 }
 
 static void
@@ -996,16 +1047,20 @@ load_done_cb(void *arg, bool ok, bool lost, PGresult **res, int n, const char *e
 		}
 		return;
 	}
-	load_elders(e, res[0]);
-	load_devices(e, res[1]);
-	load_responders(e, res[2], res[3]);
+	load_elders(e, res[1]);
+	load_devices(e, res[2]);
+	load_responders(e, res[3], res[4]);
 	world_index(&e->w);
-	maxid = strtoll(PQgetvalue(res[6], 0, 0), NULL, 10);
+	maxid = strtoll(PQgetvalue(res[7], 0, 0), NULL, 10);
 	if (maxid + 1 > e->w.next_incident_id)
 		e->w.next_incident_id = maxid + 1;
-	load_incidents(e, res[4], res[5]);
+	load_incidents(e, res[5], res[6]);
+	if (e->phase == PH_STOPPING) {
+		engine_kick(e);
+		return;
+	}
 	e->phase = PH_RUNNING;
-	replayed = replay_unhandled(e, res[7]);
+	replayed = replay_unhandled(e, res[8]);
 	log_info("event=loaded elders=%zu devices=%zu responders=%zu incidents_open=%zu "
 		 "replayed=%zu ms=%.1f",
 		 e->w.elders.len, e->w.devices.len, e->w.responders.len, e->w.n_open,
@@ -1025,12 +1080,9 @@ db_state_cb(void *arg, bool up)
 {
 	struct engine *e = arg;
 
-	if (!up)
-		return;
-	if (e->phase == PH_INIT)
-		engine_load(e);
-	else
-		engine_kick(e);
+	e->locked = false; /* a new session must take the lock again */
+	if (up)
+		engine_lock(e);
 }
 
 static void
@@ -1038,7 +1090,9 @@ retry_or_load_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct engine *e = arg;
 
-	if (e->phase == PH_INIT && db_idle(e->db))
+	if (!e->locked)
+		engine_lock(e);
+	else if (e->phase == PH_INIT && db_idle(e->db))
 		engine_load(e);
 	else
 		engine_kick(e);

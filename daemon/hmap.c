@@ -66,7 +66,11 @@ hmap_grow(struct hmap *m)
 	struct hmap_slot *old = m->slots;
 	size_t oldcap = m->cap, i;
 
-	m->cap = oldcap ? oldcap * 2 : 64;
+	/* double only when live keys fill it; tombstones alone just rehash */
+	if (oldcap == 0)
+		m->cap = 64;
+	else if ((m->len + 1) * 2 >= oldcap)
+		m->cap = oldcap * 2;
 	m->slots = xcalloc(m->cap, sizeof(*m->slots));
 	m->len = 0;
 	m->tomb = 0;

@@ -413,8 +413,14 @@ dispatch_next(struct world *w, struct incident *inc, double now)
 		if (inc->pending_offer >= 0)
 			return;
 	}
-	if (inc->elder == NULL)
+	if (inc->elder == NULL) {
+		/* no longer an active elder: nowhere to send anyone; try later */
+		inc->retry_at = now + w->p.retry_s;
+		log_err("event=incident_without_elder incident=%" PRId64 " elder=%s",
+			inc->id, inc->elder_id);
+		incident_timer(w, inc);
 		return;
+	}
 	local_time(now, &lt);
 	c.w = w;
 	c.gen = ++w->mark_gen;

@@ -105,6 +105,16 @@ topic_parse(const char *prefix, const char *topic, char *id)
 	return TOPIC_UNKNOWN;
 }
 
+/* True when s has no control characters (ids end up in logs and topics). */
+static bool
+text_printable(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return false;
+	return true;
+}
+
 /* Loads a JSON object; jansson rejects invalid UTF-8 and NUL in strings. */
 static json_t *
 ingest_load(const char *payload, size_t len, const char **why)
@@ -143,7 +153,7 @@ ingest_parse_event(const char *payload, size_t len, struct devevent *ev)
 	}
 	s = json_string_value(v);
 	if (json_string_length(v) == 0 || json_string_length(v) > ID_MAX ||
-	    strlen(s) != json_string_length(v)) {
+	    strlen(s) != json_string_length(v) || !text_printable(s)) {
 		why = "bad id";
 		goto out;
 	}

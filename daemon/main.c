@@ -70,7 +70,8 @@ sig_hup_cb(evutil_socket_t sig, short what, void *arg)
 	else
 		engine_reload(d->engine, c);
 	free(c);
-	sdnotify_send("READY=1");
+	if (d->ready_sent)
+		sdnotify_send("READY=1");
 }
 
 /* Watchdog and readiness: a loop timer, so a stuck loop stops the pings. */

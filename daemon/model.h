@@ -10,7 +10,7 @@
 #include "hmap.h"
 
 #define ID_MAX	    64 /* device and event ids */
-#define REF_ID_MAX  40 /* elders, stations, volunteers */
+#define REF_ID_MAX  64 /* elders, stations, volunteers: as the importer allows */
 #define AREA_LEN    12
 #define OUTCOME_MAX 24
 
@@ -151,7 +151,7 @@ struct handled {
 };
 
 struct visit {
-	char id[96]; /* responder:visit, or inc-N */
+	char id[112]; /* responder:visit, or inc-N */
 	char elder_id[REF_ID_MAX + 1];
 	char responder_id[REF_ID_MAX + 1];
 	double at;
