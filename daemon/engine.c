@@ -103,6 +103,10 @@ struct engine {
 	struct hmap recent;
 	char **ring;
 	size_t ring_pos;
+	/* messages held while the broker is away, in order */
+	VEC(struct pub) outbox;
+	double degraded_since; /* timers were held since then; 0 = healthy */
+	bool ever_connected;   /* the broker session came up once */
 	/* counters */
 	unsigned long n_events, n_dead, n_batches, n_replies;
 };
@@ -203,11 +207,36 @@ recent_add(struct engine *e, const char *key)
 
 /* --- publishing ---------------------------------------------------------- */
 
+/* Hands a message to the broker, or keeps it (in order) while the broker
+ * is away: it was committed, so it must still go out. */
 static void
 publish_now(struct engine *e, const char *topic, const char *payload)
 {
-	if (e->mqtt)
+	struct pub p;
+
+	if (e->mqtt && mqtt_connected(e->mqtt) && e->outbox.n == 0) {
 		mqtt_publish(e->mqtt, topic, payload, false);
+		return;
+	}
+	p.topic = xstrdup(topic);
+	p.payload = xstrdup(payload);
+	VEC_PUSH(e->outbox, p);
+}
+
+static void
+outbox_flush(struct engine *e)
+{
+	size_t i;
+
+	for (i = 0; i < e->outbox.n; i++) {
+		mqtt_publish(e->mqtt, e->outbox.v[i].topic, e->outbox.v[i].payload,
+			     false);
+		free(e->outbox.v[i].topic);
+		free(e->outbox.v[i].payload);
+	}
+	if (e->outbox.n)
+		log_info("event=outbox_flushed messages=%zu", e->outbox.n);
+	e->outbox.n = 0;
 }
 
 static char *
@@ -427,19 +456,50 @@ engine_connected_cb(void *arg)
 {
 	struct engine *e = arg;
 
+	e->ever_connected = true;
+	outbox_flush(e);
 	log_info("event=ready incidents_open=%zu devices=%zu responders=%zu", e->w.n_open,
 		 e->w.devices.len, e->w.responders.len);
 }
 
 /* --- effects and timers -------------------------------------------------- */
 
+/* Whether offers made now reach responders: stored and sent. */
+static bool
+engine_healthy(const struct engine *e)
+{
+	return db_up(e->db) && e->locked && !e->flight_failed && mqtt_connected(e->mqtt);
+}
+
 static void
 incident_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct engine *e = the_engine;
 	struct incident *inc = arg;
+	double now = now_wall();
 
-	incident_on_timer(&e->w, inc, now_wall());
+	/* While offers can be neither stored nor sent, deadlines must not run
+	 * through every candidate unseen: hold the timers, and on recovery give
+	 * pending offers a fresh window. */
+	if (!engine_healthy(e)) {
+		struct timeval tv = {1, 0};
+
+		/* at start-up, deadlines that passed while we were down fire as
+		 * soon as we can send: no fresh window for them */
+		if (e->degraded_since == 0 && e->ever_connected) {
+			e->degraded_since = now;
+			log_warn(
+			    "event=dispatch_held reason=\"database or broker away\"");
+		}
+		evtimer_add((struct event *)inc->timer, &tv);
+		return;
+	}
+	if (e->degraded_since > 0) {
+		log_info("event=dispatch_resumed held_s=%.1f", now - e->degraded_since);
+		e->degraded_since = 0;
+		incident_extend_offers(&e->w, now);
+	}
+	incident_on_timer(&e->w, inc, now);
 	engine_drain(e);
 	engine_kick(e);
 }
@@ -926,6 +986,8 @@ load_incidents(struct engine *e, PGresult *ri, PGresult *ro)
 	for (i = 0; i < n; i++) {
 		incident_restore(&e->w, list[i]);
 		arm_timer(e, list[i]);
+		/* the first copy of a pending offer may have died with us */
+		incident_republish(&e->w, list[i], now_wall());
 	}
 	free(list);
 }
@@ -1236,6 +1298,11 @@ engine_free(struct engine *e)
 		event_free(e->retry_ev);
 	if (e->stop_ev)
 		event_free(e->stop_ev);
+	for (i = 0; i < e->outbox.n; i++) {
+		free(e->outbox.v[i].topic);
+		free(e->outbox.v[i].payload);
+	}
+	free(e->outbox.v);
 	for (i = 0; i < RECENT_MAX; i++)
 		free(e->ring[i]);
 	free(e->ring);

@@ -434,6 +434,20 @@ dispatch_next(struct world *w, struct incident *inc, double now)
 	}
 	r = dindex_nearest(w->index, inc->elder->lat, inc->elder->lon, cand_ok, &c,
 			   &dist);
+	if (r == NULL && inc->escalated) {
+		/* Everyone near has been asked once and nobody took it: ask
+		 * again, sparing only those who answered within retry_s. */
+		c.gen = ++w->mark_gen;
+		for (i = 0; i < inc->noffers; i++) {
+			struct offer *of = &inc->offers[i];
+			struct responder *o = hmap_get(&w->responders, of->responder_id);
+
+			if (o && of->answered_at > now - w->p.retry_s)
+				o->mark = c.gen;
+		}
+		r = dindex_nearest(w->index, inc->elder->lat, inc->elder->lon, cand_ok,
+				   &c, &dist);
+	}
 	if (r == NULL) {
 		inc->retry_at = now + w->p.retry_s;
 		history(w, inc, now, "no_candidate", NULL, "retry_in_s=%.1f",
@@ -748,6 +762,36 @@ incident_on_timer(struct world *w, struct incident *inc, double now)
 	    (inc->retry_at == 0 || now >= inc->retry_at))
 		dispatch_next(w, inc, now);
 	incident_timer(w, inc);
+}
+
+void
+incident_extend_offers(struct world *w, double now)
+{
+	struct incident *inc;
+	size_t pos = 0;
+
+	while ((inc = hmap_next(&w->incidents, &pos)) != NULL) {
+		struct offer *of;
+		double dl;
+
+		if (inc->pending_offer < 0)
+			continue;
+		of = &inc->offers[inc->pending_offer];
+		dl = now + w->p.offer_timeout_s[inc->priority <= 1 ? 1 : 2];
+		if (dl > of->deadline) {
+			of->deadline = dl;
+			history(w, inc, now, "extended", of->responder_id, "offer=%d",
+				of->seq);
+			incident_timer(w, inc);
+		}
+	}
+}
+
+void
+incident_republish(struct world *w, struct incident *inc, double now)
+{
+	if (inc->pending_offer >= 0 && inc->offers[inc->pending_offer].deadline > now)
+		publish_offer(w, inc, &inc->offers[inc->pending_offer]);
 }
 
 void

@@ -27,6 +27,15 @@ const char *incident_on_reply(struct world *w, const char *responder_id,
 /* The incident's timer fired (offer deadline, escalation, retry). */
 void incident_on_timer(struct world *w, struct incident *inc, double now);
 
+/* Gives every pending offer a full answer window from now: called when the
+ * daemon could not reach its responders for a while (database or broker
+ * away), so that nobody times out on an offer never delivered. */
+void incident_extend_offers(struct world *w, double now);
+
+/* Publishes the pending offer again (after a restart: the first copy may
+ * have been lost with the process), unless its deadline has passed. */
+void incident_republish(struct world *w, struct incident *inc, double now);
+
 /* Adds a rebuilt incident (from the database) to the world: links the elder,
  * counts what its responders hold, and computes its timer. */
 void incident_restore(struct world *w, struct incident *inc);

@@ -331,6 +331,10 @@ s_decline_timeout_escalate() {
 	wait_sql 5 "SELECT escalated FROM incidents WHERE id=$inc" t || return 1
 	expect_eq "declined,timeout,timeout,pending" "$(sql "SELECT string_agg(answer, ',' ORDER BY seq) FROM offers WHERE incident_id=$inc")" "offer answers" || return 1
 	expect_eq 0 "$(count_msgs dispatch/V_FAR .)" "offers to the volunteer beyond max_km" || return 1
+	# everyone asked once (then the county center): nobody accepted, so the
+	# round starts again with the nearest
+	wait_msg 10 dispatch/S_CC '"offer":5' || return 1
+	wait_msg 10 dispatch/V1 '"offer":6' || return 1
 }
 
 s_duplicate_event() {
@@ -464,6 +468,11 @@ s_kill_after_commit() {
 	expect_eq 1 "$(count_msgs 'dispatch/V[0-9]' '"offer"')" "offer messages" || return 1
 }
 
+# True once SECS seconds have passed since the epoch time T0.
+elapsed_since() { # t0 secs
+	awk -v t0="$1" -v s="$2" -v now="$(date +%s.%N)" 'BEGIN { exit !(now - t0 >= s) }'
+}
+
 deadline_passed() {
 	[[ $(sql "SELECT count(*) FROM offers WHERE answer='pending' AND deadline < now()") -ge 1 ]]
 }
@@ -482,11 +491,14 @@ s_restart_pending_offer() {
 	daemon_start "$(grep -c 'event=ready' "$SDIR/daemon.log")" || return 1
 	wait_msg 3 dispatch/V2 '"offer":2' || return 1
 	expect_eq "timeout,pending" "$(sql "SELECT string_agg(answer, ',' ORDER BY seq) FROM offers WHERE incident_id=$inc")" "answers after restart" || return 1
-	# a second restart while offer 2 is pending rebuilds it without re-offering
+	# kill -9 while offer 2 is pending: the restart sends the same offer
+	# again (the first copy may have died with the process), stores no new
+	# one, and its deadline still moves the incident on to V3
 	daemon_kill KILL
 	daemon_start "$(grep -c 'event=ready' "$SDIR/daemon.log")" || return 1
+	wait_msg 5 dispatch/V2 '"offer":2' 2 || return 1
+	expect_eq 1 "$(sql "SELECT count(*) FROM offers WHERE incident_id=$inc AND responder_id='V2'")" "offer rows for V2" || return 1
 	wait_msg 6 dispatch/V3 '"offer":3' || return 1
-	expect_eq 1 "$(count_msgs dispatch/V2 '"offer"')" "offers to V2" || return 1
 }
 
 s_clear_keeps_p1() {
@@ -596,6 +608,26 @@ s_reload_reference() {
 	kill -0 "$DAEMON_PID" || die "daemon died" || return 1
 }
 
+# The database goes away while an offer is out: its deadline must not run
+# through the other candidates unseen; on recovery the offer gets a fresh
+# window, then dispatch goes on.
+s_db_away_holds_offers() {
+	T_P1=2 scenario_begin dbhold || return 1
+	pub dev/D1/event '{"id":"e-h","type":"sos"}'
+	wait_msg 5 dispatch/V1 '"offer":1' || return 1
+	local t0
+	t0=$(date +%s.%N)
+	cw_pg_stop fast || return 1
+	wait_until 10 "timers to be held" grep -q 'event=dispatch_held' "$SDIR/daemon.log" || return 1
+	# keep the database away past the 2 s answer window
+	wait_until 10 "the answer window to pass" elapsed_since "$t0" 3 || return 1
+	cw_pg_start || return 1
+	wait_until 20 "dispatch to resume" grep -q 'event=dispatch_resumed' "$SDIR/daemon.log" || return 1
+	expect_eq 0 "$(count_msgs dispatch/V2 .)" "offers to V2 at recovery" || return 1
+	wait_msg 10 dispatch/V2 '"offer":2' || return 1
+	expect_eq 0 "$(count_msgs dispatch/V3 .)" "offers to V3" || return 1
+}
+
 # carewatchd -n names the line of an unknown key or a bad value.
 s_config_check() {
 	SDIR=$WORK/conf-check
@@ -634,6 +666,7 @@ run "the broker restarts -> reconnect, nothing lost" s_broker_away
 run "the database goes away -> the SOS is offered when it is back" s_db_away
 run "visit records are stored once" s_visit_record
 run "SIGHUP loads devices imported since start" s_reload_reference
+run "the database away while an offer is out -> no candidate burnt" s_db_away_holds_offers
 run "carewatchd -n reports bad configuration with its line" s_config_check
 
 echo
