@@ -299,6 +299,20 @@ publish_info(struct world *w, struct incident *inc, const char *station_id,
 	publish(w, "dispatch", station_id, o);
 }
 
+/* A maintenance ticket (or a new alarm on it) for the elder's station. */
+static void
+publish_ticket(struct world *w, struct incident *inc, const struct device *d,
+	       const struct devevent *ev)
+{
+	json_t *o = incident_json_head(inc);
+
+	json_object_set_new(o, "ticket", json_true());
+	json_object_set_new(o, "device", json_string(d->id));
+	json_object_set_new(o, "event_type", json_string(ev_type_name(ev->type)));
+	json_object_set_new(o, "alarm_count", json_integer(inc->alarm_count));
+	publish(w, "dispatch", inc->station_id, o);
+}
+
 struct cand_ctx {
 	const struct world *w;
 	unsigned gen;
@@ -373,6 +387,16 @@ offer_close(struct world *w, struct incident *inc, enum offer_answer a, double n
 	of->answer = a;
 	of->answered_at = now;
 	inc->pending_offer = -1;
+	if (a == ANS_CANCELLED) { /* the responder must not set out for it */
+		json_t *o = json_object();
+
+		json_object_set_new(o, "incident", json_integer(inc->id));
+		json_object_set_new(o, "offer", json_integer(of->seq));
+		json_object_set_new(o, "priority", json_integer(inc->priority));
+		json_object_set_new(o, "type", json_string(ev_type_name(inc->type)));
+		json_object_set_new(o, "cancelled", json_true());
+		publish(w, "dispatch", of->responder_id, o);
+	}
 	if ((r = hmap_get(&w->responders, of->responder_id)) != NULL && r->pending > 0)
 		r->pending--;
 	if (a == ANS_ACCEPTED && r != NULL)
@@ -574,16 +598,13 @@ incident_on_event(struct world *w, struct device *d, const struct devevent *ev,
 			inc->alarm_count++;
 			history(w, inc, now, "alarm", d->id, "type=%s event=%s",
 				ev_type_name(ev->type), ev->id);
+			if (inc->station_id[0])
+				publish_ticket(w, inc, d, ev);
 			return inc->id;
 		}
 		inc = incident_open(w, d, ev, 3, now);
-		if (inc->station_id[0]) {
-			json_t *o = incident_json_head(inc);
-
-			json_object_set_new(o, "ticket", json_true());
-			json_object_set_new(o, "device", json_string(d->id));
-			publish(w, "dispatch", inc->station_id, o);
-		}
+		if (inc->station_id[0])
+			publish_ticket(w, inc, d, ev);
 		return inc->id;
 	}
 
@@ -715,6 +736,14 @@ incident_on_reply(struct world *w, const char *responder_id, const struct reply 
 		break;
 	case REPLY_DONE: {
 		struct visit v;
+
+		if (inc->kind == INC_TICKET) {
+			/* the station closes its maintenance ticket; not a visit */
+			if (strcmp(inc->station_id, responder_id) != 0)
+				return "not the ticket's station";
+			incident_resolve(w, inc, rp->outcome, responder_id, now);
+			return NULL;
+		}
 
 		if ((inc->state != INC_ACCEPTED && inc->state != INC_ON_SITE) ||
 		    strcmp(inc->responder_id, responder_id) != 0)

@@ -134,7 +134,9 @@ CREATE SEQUENCE IF NOT EXISTS incident_ids INCREMENT BY 100 START WITH 1000;
 CREATE TABLE IF NOT EXISTS incidents (
 	id            bigint PRIMARY KEY,
 	kind          text NOT NULL CHECK (kind IN ('alarm', 'ticket')),
-	elder_id      text REFERENCES elders(id),
+	-- no foreign key to elders: the daemon's writes must never fail on
+	-- reference data changed under it (a failed batch holds up all alarms)
+	elder_id      text,
 	area_code     char(12),
 	type          text NOT NULL,
 	priority      smallint NOT NULL CHECK (priority BETWEEN 1 AND 3),
@@ -192,7 +194,7 @@ CREATE INDEX IF NOT EXISTS incident_history_incident ON incident_history (incide
 -- Completed visits: routine records and incidents closed on site.
 CREATE TABLE IF NOT EXISTS visits (
 	id           text PRIMARY KEY,
-	elder_id     text NOT NULL REFERENCES elders(id),
+	elder_id     text NOT NULL, -- no foreign key: see incidents.elder_id
 	responder_id text,
 	at           timestamptz NOT NULL,
 	kind         text NOT NULL DEFAULT 'routine',

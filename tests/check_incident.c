@@ -987,11 +987,14 @@ START_TEST(test_low_battery_ticket)
 	ck_assert_uint_eq(w.fx.pubs.n, 0);
 	fx_done();
 
-	/* tamper joins the open ticket */
+	/* tamper joins the open ticket, and the station hears of it */
 	ck_assert_int_eq(fire(t.hub1, "b-2", EV_TAMPER, false, T0 + 10), id);
 	ck_assert_int_eq(inc->alarm_count, 2);
 	ck_assert_uint_eq(w.incidents.len, 1);
-	ck_assert_uint_eq(w.fx.pubs.n, 0);
+	ck_assert_uint_eq(w.fx.pubs.n, 1);
+	ck_assert_ptr_nonnull(strstr(w.fx.pubs.v[0].payload, "\"alarm_count\":2"));
+	ck_assert_ptr_nonnull(
+	    strstr(w.fx.pubs.v[0].payload, "\"event_type\":\"tamper\""));
 	fx_done();
 
 	/* an SOS opens an alarm of its own next to the ticket */

@@ -520,6 +520,16 @@ s_low_battery_ticket() {
 	wait_sql 5 "SELECT kind || ':' || priority || ':' || station_id FROM incidents" ticket:3:S_HOME || return 1
 	expect_eq 0 "$(sql "SELECT count(*) FROM offers")" "offers" || return 1
 	expect_eq 0 "$(count_msgs 'dispatch/V' .)" "messages to volunteers" || return 1
+	# a second technical alarm joins the ticket and the station hears of it
+	pub dev/D3/event '{"id":"b-2","type":"tamper"}'
+	wait_msg 5 dispatch/S_HOME '"alarm_count":2' || return 1
+	local tk
+	tk=$(sql "SELECT id FROM incidents WHERE kind='ticket'")
+	# only the ticket's station closes it
+	reply V1 "$tk" "done"
+	reply S_HOME "$tk" "done"
+	wait_sql 5 "SELECT state || ':' || resolved_by FROM incidents WHERE id=$tk" resolved:S_HOME || return 1
+	expect_eq "not the ticket's station" "$(sql "SELECT result FROM replies WHERE responder_id='V1'")" "a volunteer's done on a ticket" || return 1
 	# a water leak for a living-alone elder is raised to priority 1
 	pub dev/D3/event '{"id":"w-1","type":"water_leak"}'
 	wait_msg 5 dispatch/V1 '"priority":1' || return 1

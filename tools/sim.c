@@ -631,6 +631,14 @@ sim_on_dispatch(struct sim *s, const char *topic, const void *payload, int len)
 	e = json_object_get(o, "elder");
 	ep = json_is_object(e) ? sim_json_str(e, "id", elder, sizeof(elder)) : "?";
 	escalated = json_is_true(json_object_get(o, "escalated"));
+	if (json_is_true(json_object_get(o, "cancelled"))) {
+		/* an answer already planned is sent anyway; the daemon refuses it */
+		sim_say("CANCELLED", "incident %lld offer %lld to %s", incident,
+			(long long)json_integer_value(json_object_get(o, "offer")),
+			responder);
+		json_decref(o);
+		return;
+	}
 	v = json_object_get(o, "offer");
 	if (json_is_integer(v)) {
 		offer = json_integer_value(v);
