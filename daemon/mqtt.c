@@ -268,8 +268,11 @@ mqtt_new(struct event_base *base, const struct conf *c, const struct mqtt_cbs *c
 		fatal("event=mqtt_init_failed reason=\"%s\"", strerror(errno));
 	mosquitto_threaded_set(m->mosq, true); /* queue only: see the top */
 	mosquitto_int_option(m->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
-	/* no cap: an offer must not queue behind thousands of event acks */
-	mosquitto_max_inflight_messages_set(m->mosq, 0);
+	/* A wide window drains a backlog of event acks quickly so that an offer
+	 * behind them goes out soon; not unlimited: libmosquitto scans its
+	 * in-flight list on every PUBACK, and ingest fell from ~30,000 to
+	 * ~5,000 ev/s with no cap (measured with make bench). */
+	mosquitto_max_inflight_messages_set(m->mosq, 1000);
 	if (c->mqtt_username[0]) {
 		if (c->mqtt_password_file[0] &&
 		    mqtt_read_password(c->mqtt_password_file, pw, sizeof(pw)) < 0)
