@@ -116,6 +116,7 @@ static struct engine *the_engine; /* for incident timer callbacks */
 static void engine_kick(struct engine *e);
 static bool reload_reference(struct engine *e);
 static void engine_lock(struct engine *e);
+static void retry_later(struct engine *e, long secs);
 static void engine_drain(struct engine *e);
 
 /* --- batches ------------------------------------------------------------- */
@@ -652,11 +653,8 @@ batch_done_cb(void *arg, bool ok, bool lost, PGresult **res, int n, const char *
 		e->flight_failed = true;
 		log_err("event=batch_failed rows_inbound=%zu lost=%d reason=\"%s\"",
 			b->inbound, lost, err ? err : "");
-		if (!lost) {
-			struct timeval tv = {1, 0};
-
-			evtimer_add(e->retry_ev, &tv);
-		}
+		if (!lost)
+			retry_later(e, 1);
 		return; /* resent when the database is back (or after the pause) */
 	}
 	e->flight = NULL;
@@ -754,10 +752,14 @@ engine_kick(struct engine *e)
 	batch_send(e);
 }
 
+/* Tries the load, the lock or the failed batch again after secs; a lost
+ * connection needs no timer: the database's return does it. */
 static void
-retry_cb(evutil_socket_t fd, short what, void *arg)
+retry_later(struct engine *e, long secs)
 {
-	engine_kick(arg);
+	struct timeval tv = {secs, 0};
+
+	evtimer_add(e->retry_ev, &tv);
 }
 
 /* --- start-up load --------------------------------------------------------- */
@@ -1058,11 +1060,8 @@ lock_done_cb(void *arg, bool ok, bool lost, PGresult **res, int n, const char *e
 	e->locking = false;
 	if (!ok) {
 		log_err("event=db_lock_failed reason=\"%s\"", err ? err : "");
-		if (!lost) {
-			struct timeval tv = {2, 0};
-
-			evtimer_add(e->retry_ev, &tv);
-		}
+		if (!lost)
+			retry_later(e, 2);
 		return;
 	}
 	e->locked = true;
@@ -1102,11 +1101,8 @@ load_done_cb(void *arg, bool ok, bool lost, PGresult **res, int n, const char *e
 	if (!ok) {
 		log_err("event=load_failed reason=\"%s\"", err ? err : "");
 		e->phase = PH_INIT; /* tried again when the database is up */
-		if (!lost) {
-			struct timeval tv = {2, 0};
-
-			evtimer_add(e->retry_ev, &tv);
-		}
+		if (!lost)
+			retry_later(e, 2);
 		return;
 	}
 	load_elders(e, res[1]);
@@ -1170,7 +1166,6 @@ dparams_from_conf(struct dparams *p, const struct conf *c)
 	p->max_offers = c->max_offers;
 	p->escalate_after_s = c->escalate_after_s;
 	p->volunteer_max_km = c->volunteer_max_km;
-	p->position_max_age_s = c->position_max_age_s;
 	p->retry_s = c->retry_s;
 	if (conf_parse_hours(c->night, &p->night_from, &p->night_to) < 0) {
 		p->night_from = 22 * 60;
@@ -1198,7 +1193,6 @@ engine_new(struct event_base *base, const struct conf *c)
 	e->mqtt = mqtt_new(base, c, &cbs, e);
 	mqtt_hold(e->mqtt, true);
 	the_engine = e;
-	(void)retry_cb;
 	return e;
 }
 
@@ -1240,8 +1234,9 @@ stop_check_cb(evutil_socket_t fd, short what, void *arg)
 			    mqtt_unacked(e->mqtt));
 		engine_kick(e); /* publish what needs no store */
 		mqtt_stop(e->mqtt);
-		log_info("event=stopped events=%lu batches=%lu dead_letters=%lu",
-			 e->n_events, e->n_batches, e->n_dead);
+		log_info(
+		    "event=stopped events=%lu replies=%lu batches=%lu dead_letters=%lu",
+		    e->n_events, e->n_replies, e->n_batches, e->n_dead);
 		event_base_loopexit(e->base, NULL);
 		return;
 	}

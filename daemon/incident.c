@@ -216,25 +216,31 @@ publish(struct world *w, const char *sub, const char *id, json_t *obj)
 	VEC_PUSH(w->fx.pubs, p);
 }
 
+/* The earliest of the incident's deadlines (offer answer, retry,
+ * escalation), or 0 when nothing is timed. */
+static double
+incident_deadline(const struct incident *inc)
+{
+	double t = 0;
+
+	if (inc->state == INC_RESOLVED || inc->kind == INC_TICKET)
+		return 0;
+	if (inc->pending_offer >= 0)
+		t = inc->offers[inc->pending_offer].deadline;
+	else if (inc->retry_at > 0 && inc->state == INC_OPEN)
+		t = inc->retry_at;
+	if (!inc->escalated && inc->escalate_at > 0 &&
+	    (inc->state == INC_OPEN || inc->state == INC_OFFERED) &&
+	    (t == 0 || inc->escalate_at < t))
+		t = inc->escalate_at;
+	return t;
+}
+
 /* Sets the incident's timer to the earliest of its deadlines. */
 static void
 incident_timer(struct world *w, struct incident *inc)
 {
-	double t = 0;
-
-	if (inc->state == INC_RESOLVED || inc->kind == INC_TICKET) {
-		t = 0;
-	} else {
-		if (inc->pending_offer >= 0)
-			t = inc->offers[inc->pending_offer].deadline;
-		else if (inc->retry_at > 0 && inc->state == INC_OPEN)
-			t = inc->retry_at;
-		if (!inc->escalated && inc->escalate_at > 0 &&
-		    (inc->state == INC_OPEN || inc->state == INC_OFFERED) &&
-		    (t == 0 || inc->escalate_at < t))
-			t = inc->escalate_at;
-	}
-	inc->timer_at = t;
+	inc->timer_at = incident_deadline(inc);
 	mark_dirty(w, inc);
 }
 
@@ -856,20 +862,10 @@ incident_restore(struct world *w, struct incident *inc)
 	hmap_put(&w->incidents, inc->key, inc);
 	w->n_open++;
 	inc->dirty = false;
-	/* A deadline that passed while we were down fires at once. */
-	{
-		double t = 0;
-
-		if (inc->kind == INC_ALARM) {
-			if (inc->pending_offer >= 0)
-				t = inc->offers[inc->pending_offer].deadline;
-			else if (inc->state == INC_OPEN)
-				t = inc->retry_at > 0 ? inc->retry_at : inc->opened_at;
-			if (!inc->escalated && inc->escalate_at > 0 &&
-			    (inc->state == INC_OPEN || inc->state == INC_OFFERED) &&
-			    (t == 0 || inc->escalate_at < t))
-				t = inc->escalate_at;
-		}
-		inc->timer_at = t;
-	}
+	/* An open incident nobody was offered is due now; and a deadline that
+	 * passed while we were down fires at once. */
+	if (inc->kind == INC_ALARM && inc->state == INC_OPEN && inc->pending_offer < 0 &&
+	    inc->retry_at == 0)
+		inc->retry_at = inc->opened_at;
+	inc->timer_at = incident_deadline(inc);
 }

@@ -75,9 +75,8 @@ enum responder_kind { RESP_STATION, RESP_VOLUNTEER };
 struct responder {
 	char id[REF_ID_MAX + 1];
 	enum responder_kind kind;
-	char station_kind[20]; /* county_center, regional_center, ... */
-	double lat, lon;       /* home position */
-	double live_lat, live_lon, live_at;
+	char station_kind[20];	/* county_center, regional_center, ... */
+	double lat, lon;	/* home position */
 	int capacity;		/* stations: incidents held at once */
 	int duty_from, duty_to; /* minutes of the local day */
 	bool active;
@@ -192,7 +191,6 @@ struct dparams {
 	int max_offers;
 	double escalate_after_s;
 	double volunteer_max_km;
-	double position_max_age_s;
 	double retry_s;
 	int night_from, night_to;
 };

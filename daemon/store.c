@@ -15,10 +15,10 @@ const char *const SQL_INSERT_EVENTS =
     "INSERT INTO events (device_id, event_id, type, state, ts, received_at, battery, "
     "lat, "
     "lon, data, handled) "
-    "SELECT d, e, t, s, to_timestamp(ts), to_timestamp(rt), b, la, lo, data, h "
+    "SELECT d, e, t, s, to_timestamp(ts), to_timestamp(rt), b, la, lo, data::jsonb, h "
     "FROM jsonb_to_recordset($1::jsonb) AS x(d text, e text, t text, s text, "
     "ts double precision, rt double precision, b smallint, la double precision, "
-    "lo double precision, data jsonb, h boolean) "
+    "lo double precision, data text, h boolean) "
     "ON CONFLICT (device_id, event_id) DO UPDATE SET handled = events.handled "
     "WHERE NOT events.handled "
     "RETURNING device_id, event_id";
@@ -165,11 +165,9 @@ store_event_row(const char *device_id, const struct devevent *ev, double receive
 			    ev->battery >= 0 ? json_integer(ev->battery) : json_null());
 	json_object_set_new(o, "la", ev->has_pos ? json_real(ev->lat) : json_null());
 	json_object_set_new(o, "lo", ev->has_pos ? json_real(ev->lon) : json_null());
-	if (ev->data) {
-		json_t *d = json_loads(ev->data, 0, NULL);
-
-		json_object_set_new(o, "data", d ? d : json_null());
-	}
+	/* already serialised by ingest: sent as text, cast by PostgreSQL */
+	if (ev->data)
+		json_object_set_new(o, "data", json_string(ev->data));
 	json_object_set_new(o, "h", json_boolean(handled));
 	return o;
 }

@@ -90,8 +90,8 @@ add_volunteer(const char *id, double lat, double lon, double max_km)
 
 	str_copy(r->id, id, sizeof(r->id));
 	r->kind = RESP_VOLUNTEER;
-	r->lat = r->live_lat = lat;
-	r->lon = r->live_lon = lon;
+	r->lat = lat;
+	r->lon = lon;
 	r->active = true;
 	r->max_km = max_km;
 	hmap_put(&w.responders, r->id, r);
@@ -131,7 +131,6 @@ setup(void)
 	w.p.max_offers = 3;
 	w.p.escalate_after_s = 300;
 	w.p.volunteer_max_km = 5;
-	w.p.position_max_age_s = 1800;
 	w.p.retry_s = 30;
 	w.p.night_from = 22 * 60;
 	w.p.night_to = 6 * 60;
