@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,6 +159,22 @@ id_valid(const char *s, size_t len, size_t maxlen)
 			return false;
 	}
 	return true;
+}
+
+double
+opt_number(const char *prog, const char *opt, const char *v, double lo, double hi)
+{
+	char *end;
+	double d;
+
+	errno = 0;
+	d = strtod(v, &end);
+	if (errno != 0 || end == v || *end != '\0' || !(d >= lo && d <= hi)) {
+		fprintf(stderr, "%s: --%s: expected a number from %g to %g\n", prog, opt,
+			lo, hi);
+		exit(2);
+	}
+	return d;
 }
 
 void *

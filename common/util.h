@@ -23,6 +23,10 @@ int str_copy(char *dst, const char *src, size_t len);
  * [A-Za-z0-9_.:-]. */
 bool id_valid(const char *s, size_t len, size_t maxlen);
 
+/* Parses the value v of command-line option --opt as a number in [lo, hi];
+ * prints "prog: --opt: ..." and exits 2 when it is not one. */
+double opt_number(const char *prog, const char *opt, const char *v, double lo, double hi);
+
 /* xmalloc family: abort with a message when memory runs out. */
 void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t size);

@@ -777,23 +777,6 @@ load_usage(FILE *f)
 	    LOAD_WINDOW, LOAD_TIMEOUT_S);
 }
 
-/* Parses a number option; exits with a message when it is not one. */
-static double
-load_number(const char *opt, const char *v, double lo, double hi)
-{
-	char *end;
-	double d;
-
-	errno = 0;
-	d = strtod(v, &end);
-	if (errno != 0 || end == v || *end != '\0' || !(d >= lo && d <= hi)) {
-		fprintf(stderr, "cw-load: --%s: expected a number from %g to %g\n", opt,
-			lo, hi);
-		exit(2);
-	}
-	return d;
-}
-
 /* Parses the command line into l; exits on a usage error. */
 static void
 load_options(struct load *l, int argc, char **argv)
@@ -838,15 +821,15 @@ load_options(struct load *l, int argc, char **argv)
 			l->host = optarg;
 			break;
 		case 'p':
-			l->port = (int)load_number("port", optarg, 1, 65535);
+			l->port = (int)opt_number("cw-load", "port", optarg, 1, 65535);
 			break;
 		case 'n':
-			l->count = (unsigned long)load_number("count", optarg, 1,
-							      (double)LOAD_MAX_COUNT);
+			l->count = (unsigned long)opt_number("cw-load", "count", optarg,
+							     1, (double)LOAD_MAX_COUNT);
 			break;
 		case 'b':
-			l->payload_bytes = (int)load_number("payload-bytes", optarg, 0,
-							    LOAD_PAYLOAD_MAX - 64);
+			l->payload_bytes = (int)opt_number(
+			    "cw-load", "payload-bytes", optarg, 0, LOAD_PAYLOAD_MAX - 64);
 			break;
 		case 'c':
 			l->conninfo = optarg;
@@ -858,10 +841,11 @@ load_options(struct load *l, int argc, char **argv)
 			l->prefix = optarg;
 			break;
 		case 'w':
-			l->window = (int)load_number("inflight", optarg, 1, 65535);
+			l->window =
+			    (int)opt_number("cw-load", "inflight", optarg, 1, 65535);
 			break;
 		case 't':
-			l->timeout = load_number("timeout", optarg, 1, 86400);
+			l->timeout = opt_number("cw-load", "timeout", optarg, 1, 86400);
 			break;
 		case 'r':
 			runid = optarg;

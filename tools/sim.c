@@ -845,23 +845,6 @@ sim_usage(FILE *f)
 	    "  --duration S    stop after S seconds (default: until SIGINT/SIGTERM)\n");
 }
 
-/* Parses a number option; exits with a message when it is not one. */
-static double
-sim_number(const char *opt, const char *v, double lo, double hi)
-{
-	char *end;
-	double d;
-
-	errno = 0;
-	d = strtod(v, &end);
-	if (errno != 0 || end == v || *end != '\0' || !(d >= lo && d <= hi)) {
-		fprintf(stderr, "cw-sim: --%s: expected a number from %g to %g\n", opt,
-			lo, hi);
-		exit(2);
-	}
-	return d;
-}
-
 /* Parses the command line into s; exits on a usage error. */
 static void
 sim_options(struct sim *s, int argc, char **argv)
@@ -891,7 +874,7 @@ sim_options(struct sim *s, int argc, char **argv)
 			s->host = optarg;
 			break;
 		case 'p':
-			s->port = (int)sim_number("port", optarg, 1, 65535);
+			s->port = (int)opt_number("cw-sim", "port", optarg, 1, 65535);
 			break;
 		case 's':
 			s->sample = optarg;
@@ -900,15 +883,15 @@ sim_options(struct sim *s, int argc, char **argv)
 			s->prefix = optarg;
 			break;
 		case 'r':
-			s->rate = sim_number("rate", optarg, 0, 10000);
+			s->rate = opt_number("cw-sim", "rate", optarg, 0, 10000);
 			break;
 		case 'S':
-			s->seed =
-			    (uint64_t)sim_number("seed", optarg, 0, 9007199254740991.0);
+			s->seed = (uint64_t)opt_number("cw-sim", "seed", optarg, 0,
+						       9007199254740991.0);
 			seeded = true;
 			break;
 		case 'd':
-			s->duration = sim_number("duration", optarg, 0, 1e9);
+			s->duration = opt_number("cw-sim", "duration", optarg, 0, 1e9);
 			break;
 		case 'h':
 			sim_usage(stdout);
