@@ -156,6 +156,14 @@ offer_incident() { # responder
 	grep -E "^$P/dispatch/$1 .*\"offer\"" "$MSGS" | tail -1 | sed -E 's/.*"incident":([0-9]+).*/\1/'
 }
 
+# Publishes an alarm, waits for the first offer (to V1, the nearest) and
+# sets inc to its incident id.
+alarm_offered() { # device payload
+	pub "dev/$1/event" "$2"
+	wait_msg 5 dispatch/V1 '"offer":1' || return 1
+	inc=$(offer_incident V1)
+}
+
 # Sets up a fresh database, config and daemon for one scenario.
 scenario_begin() { # name
 	: "$1" # the name is for the reader; the prefix identifies the run
@@ -288,10 +296,8 @@ setup() {
 
 s_sos_lifecycle() {
 	scenario_begin sos || return 1
-	pub dev/D1/event '{"id":"e-1","type":"sos","ts":"2026-11-22T08:15:00+08:00"}'
-	wait_msg 5 dispatch/V1 '"offer":1' || return 1
 	local inc
-	inc=$(offer_incident V1)
+	alarm_offered D1 '{"id":"e-1","type":"sos","ts":"2026-11-22T08:15:00+08:00"}' || return 1
 	wait_msg 5 dev/D1/ack "\"incident\":$inc" || return 1
 	# the offer carries what the responder needs and never the ID number
 	grep -E "^$P/dispatch/V1 " "$MSGS" | grep -q '"distance_m":30[0-9]' || die "distance_m ~300" || return 1
@@ -315,10 +321,8 @@ s_sos_lifecycle() {
 
 s_decline_timeout_escalate() {
 	T_P1=1.5 scenario_begin escalate || return 1
-	pub dev/D1/event '{"id":"e-2","type":"sos"}'
-	wait_msg 5 dispatch/V1 '"offer":1' || return 1
 	local inc
-	inc=$(offer_incident V1)
+	alarm_offered D1 '{"id":"e-2","type":"sos"}' || return 1
 	reply V1 "$inc" decline
 	wait_msg 5 dispatch/V2 '"offer":2' || return 1
 	note "ok: decline -> second nearest V2"
@@ -352,10 +356,8 @@ s_duplicate_event() {
 
 s_second_alarm_joins() {
 	scenario_begin join || return 1
-	pub dev/D1/event '{"id":"e-a","type":"sos"}'
-	wait_msg 5 dispatch/V1 '"offer":1' || return 1
 	local inc
-	inc=$(offer_incident V1)
+	alarm_offered D1 '{"id":"e-a","type":"sos"}' || return 1
 	pub dev/D2/event '{"id":"e-b","type":"smoke"}'
 	wait_msg 5 dev/D2/ack "\"incident\":$inc" || return 1
 	wait_sql 5 "SELECT alarm_count FROM incidents WHERE id=$inc" 2 || return 1
@@ -479,10 +481,8 @@ deadline_passed() {
 
 s_restart_pending_offer() {
 	T_P1=2 scenario_begin restart || return 1
-	pub dev/D1/event '{"id":"e-r","type":"sos"}'
-	wait_msg 5 dispatch/V1 '"offer":1' || return 1
 	local inc
-	inc=$(offer_incident V1)
+	alarm_offered D1 '{"id":"e-r","type":"sos"}' || return 1
 	wait_sql 5 "SELECT count(*) FROM offers WHERE incident_id=$inc AND answer='pending'" 1 || return 1
 	daemon_kill TERM
 	expect_eq 0 "$DAEMON_STATUS" "exit status on SIGTERM" || return 1
@@ -503,10 +503,8 @@ s_restart_pending_offer() {
 
 s_clear_keeps_p1() {
 	scenario_begin clear || return 1
-	pub dev/D2/event '{"id":"s-1","type":"smoke"}'
-	wait_msg 5 dispatch/V1 '"offer":1' || return 1
 	local inc
-	inc=$(offer_incident V1)
+	alarm_offered D2 '{"id":"s-1","type":"smoke"}' || return 1
 	pub dev/D2/event '{"id":"s-2","type":"smoke","state":"clear"}'
 	wait_msg 5 dev/D2/ack '"id":"s-2"' || return 1
 	wait_sql 5 "SELECT count(*) FROM incident_history WHERE incident_id=$inc AND what='clear'" 1 || return 1
