@@ -4,9 +4,16 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Wall-clock time in seconds since the epoch, with sub-second precision. */
 double now_wall(void);
+
+/* Monotonic seconds, for pacing and measuring intervals. */
+double now_mono(void);
+
+/* xorshift64*: one step of a small, seedable generator (state != 0). */
+uint64_t xorshift_next(uint64_t *state);
 
 /* Parses RFC 3339 ("2026-11-22T08:15:00+08:00", "...Z", fractions allowed)
  * into epoch seconds; -1 on error. */

@@ -83,26 +83,6 @@ struct load {
 	size_t payload_total;
 };
 
-/* Monotonic seconds. */
-static double
-mono_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* xorshift64*: the traffic mix need not be more random than this. */
-static uint64_t
-load_rand(struct load *l)
-{
-	l->rng ^= l->rng >> 12;
-	l->rng ^= l->rng << 25;
-	l->rng ^= l->rng >> 27;
-	return l->rng * 0x2545F4914F6CDD1DULL;
-}
-
 /* Formats the current time as RFC 3339 with milliseconds on +08:00. */
 static void
 load_ts_now(char *buf, size_t len)
@@ -237,12 +217,13 @@ load_message(struct load *l, unsigned long n, char *topic, size_t tlen, char *pa
 	     size_t plen)
 {
 	char ts[64];
-	const struct load_device *d = &l->devices[load_rand(l) % l->ndevices];
+	const struct load_device *d = &l->devices[xorshift_next(&l->rng) % l->ndevices];
 	const char *type = "heartbeat";
 	int len, pad;
 
 	if (d->alarm != NULL &&
-	    (double)(load_rand(l) >> 11) / 9007199254740992.0 < LOAD_ALARM_SHARE)
+	    (double)(xorshift_next(&l->rng) >> 11) / 9007199254740992.0 <
+		LOAD_ALARM_SHARE)
 		type = d->alarm;
 	if (l->ingest)
 		snprintf(topic, tlen, "%s/dev/%s/event", l->prefix, d->id);
@@ -253,7 +234,7 @@ load_message(struct load *l, unsigned long n, char *topic, size_t tlen, char *pa
 	    payload, plen,
 	    "{\"id\":\"%s%lu\",\"type\":\"%s\",\"ts\":\"%s\",\"state\":\"alarm\","
 	    "\"battery\":%d,\"data\":{",
-	    l->id_prefix, n, type, ts, 20 + (int)(load_rand(l) % 80));
+	    l->id_prefix, n, type, ts, 20 + (int)(xorshift_next(&l->rng) % 80));
 	pad = l->payload_bytes - len - (int)strlen("\"pad\":\"\"}}");
 	if (pad > 0 && len + pad + 16 < (int)plen) {
 		len += snprintf(payload + len, plen - (size_t)len, "\"pad\":\"");
@@ -355,7 +336,7 @@ load_message_cb(struct mosquitto *m, void *arg, const struct mosquitto_message *
 	}
 	l->seen[n / 8] |= (unsigned char)(1u << (n % 8));
 	l->received++;
-	l->t_last_rx = mono_now();
+	l->t_last_rx = now_mono();
 }
 
 /* Runs both clients' network work for up to timeout_ms. Returns -1 when a
@@ -384,7 +365,7 @@ load_pump(struct load *l, int timeout_ms)
 		fprintf(stderr, "cw-load: poll: %s\n", strerror(errno));
 		return -1;
 	}
-	now = mono_now();
+	now = now_mono();
 	for (i = 0; i < n; i++) {
 		if (pfd[i].revents & (POLLIN | POLLERR | POLLHUP)) {
 			rc = mosquitto_loop_read(m[i], 1);
@@ -441,9 +422,9 @@ load_client(struct load *l, const char *role, bool clean, bool *up)
 		l->sub = m;
 	else
 		l->pub = m;
-	deadline = mono_now() + LOAD_CONNECT_S;
+	deadline = now_mono() + LOAD_CONNECT_S;
 	while (!*up) {
-		if (load_pump(l, 100) < 0 || mono_now() > deadline) {
+		if (load_pump(l, 100) < 0 || now_mono() > deadline) {
 			fprintf(stderr, "cw-load: no CONNACK from %s:%d\n", l->host,
 				l->port);
 			return NULL;
@@ -476,7 +457,7 @@ load_blast(struct load *l)
 	double now, last_change, deadline, last_report;
 	int len, rc;
 
-	l->t_first = mono_now();
+	l->t_first = now_mono();
 	deadline = l->t_first + l->timeout;
 	last_change = last_report = l->t_first;
 	for (;;) {
@@ -501,7 +482,7 @@ load_blast(struct load *l)
 			return 0;
 		if (load_pump(l, 100) < 0)
 			return -1;
-		now = mono_now();
+		now = now_mono();
 		if (l->acked + l->received != progress) {
 			progress = l->acked + l->received;
 			last_change = now;
@@ -547,9 +528,9 @@ load_echo(struct load *l)
 		goto out;
 	if (mosquitto_subscribe(l->sub, &l->sub_mid, l->sub_topic, 1) != MOSQ_ERR_SUCCESS)
 		goto out;
-	t = mono_now() + LOAD_CONNECT_S;
+	t = now_mono() + LOAD_CONNECT_S;
 	while (!l->sub_ready) {
-		if (load_pump(l, 100) < 0 || mono_now() > t) {
+		if (load_pump(l, 100) < 0 || now_mono() > t) {
 			fprintf(stderr, "cw-load: no SUBACK\n");
 			goto out;
 		}
@@ -704,19 +685,19 @@ load_ingest(struct load *l)
 		goto out;
 	if (load_blast(l) < 0)
 		goto out;
-	t_pub = mono_now() - l->t_first;
+	t_pub = now_mono() - l->t_first;
 	load_close(l, &l->pub);
 
 	/* Poll until the daemon has stored every event. The query is a
 	 * sequential scan, so it runs only every LOAD_DB_POLL_NS. */
 	deadline = l->t_first + l->timeout;
-	last_change = last_report = mono_now();
+	last_change = last_report = now_mono();
 	for (;;) {
 		struct timespec step = {0, LOAD_DB_POLL_NS};
 
 		if ((n = load_db_count(db, count_sql, like)) < 0)
 			goto out;
-		now = mono_now();
+		now = now_mono();
 		if (n >= (long long)l->count)
 			break;
 		if (n != last) {
@@ -901,7 +882,7 @@ main(int argc, char **argv)
 	l.rng |= 1;
 	if (l.runid[0] == '\0')
 		snprintf(l.runid, sizeof(l.runid), "%08" PRIx32,
-			 (uint32_t)(load_rand(&l) >> 32));
+			 (uint32_t)(xorshift_next(&l.rng) >> 32));
 	snprintf(l.id_prefix, sizeof(l.id_prefix), "load-%s-", l.runid);
 	l.id_prefix_len = strlen(l.id_prefix);
 

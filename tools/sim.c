@@ -118,31 +118,11 @@ sim_signal_cb(int sig)
 	sim_stop = 1;
 }
 
-/* Monotonic seconds, for pacing and timers. */
-static double
-mono_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* xorshift64*: small, seedable, good enough for a simulator. Lock held. */
-static uint64_t
-sim_rand(struct sim *s)
-{
-	s->rng ^= s->rng >> 12;
-	s->rng ^= s->rng << 25;
-	s->rng ^= s->rng >> 27;
-	return s->rng * 0x2545F4914F6CDD1DULL;
-}
-
 /* Uniform in [0, 1). Lock held. */
 static double
 sim_uniform(struct sim *s)
 {
-	return (double)(sim_rand(s) >> 11) / 9007199254740992.0;
+	return (double)(xorshift_next(&s->rng) >> 11) / 9007199254740992.0;
 }
 
 /* Formats t (epoch seconds) as RFC 3339 on the +08:00 clock. */
@@ -438,7 +418,7 @@ sim_send_event(struct sim *s, size_t di, const char *type, bool clear)
 			struct sim_timer t = {0};
 
 			t.kind = TIMER_CLEAR;
-			t.due = mono_now() + 10 + sim_uniform(s) * 30;
+			t.due = now_mono() + 10 + sim_uniform(s) * 30;
 			t.device = di;
 			str_copy(t.type, type, sizeof(t.type));
 			sim_timer_add(s, &t);
@@ -487,7 +467,7 @@ sim_timer_fire(struct sim *s, const struct sim_timer *t)
 		 * rejects the visit steps of an accept it did not take. */
 		if (t->accept) {
 			next.kind = TIMER_ARRIVED;
-			next.due = mono_now() + 5 + sim_uniform(s) * 15;
+			next.due = now_mono() + 5 + sim_uniform(s) * 15;
 			next.incident = t->incident;
 			str_copy(next.responder, t->responder, sizeof(next.responder));
 			sim_timer_add(s, &next);
@@ -497,7 +477,7 @@ sim_timer_fire(struct sim *s, const struct sim_timer *t)
 		sim_send_reply(s, t->responder, t->incident, "arrived", NULL);
 		sim_say("ARRIVED", "%s at incident %lld", t->responder, t->incident);
 		next.kind = TIMER_DONE;
-		next.due = mono_now() + 5 + sim_uniform(s) * 25;
+		next.due = now_mono() + 5 + sim_uniform(s) * 25;
 		next.incident = t->incident;
 		next.false_alarm = sim_uniform(s) < 0.15;
 		str_copy(next.responder, t->responder, sizeof(next.responder));
@@ -587,7 +567,7 @@ sim_schedule_answer(struct sim *s, const char *responder, long long incident,
 	else
 		delay = 0.5 + sim_uniform(s) * 4.5;
 	t.kind = TIMER_REPLY;
-	t.due = mono_now() + delay;
+	t.due = now_mono() + delay;
 	t.incident = incident;
 	t.accept = sim_uniform(s) < 0.7;
 	t.late = delay > within;
@@ -811,16 +791,16 @@ sim_publish_cb(struct mosquitto *m, void *arg, int mid)
 static bool
 sim_pause(const struct sim *s, double start, double seconds)
 {
-	double until = mono_now() + seconds;
+	double until = now_mono() + seconds;
 
-	while (!sim_stop && mono_now() < until) {
+	while (!sim_stop && now_mono() < until) {
 		struct timespec step = {0, SIM_STEP_NS};
 
-		if (s->duration > 0 && mono_now() - start >= s->duration)
+		if (s->duration > 0 && now_mono() - start >= s->duration)
 			return true;
 		nanosleep(&step, NULL);
 	}
-	return sim_stop || (s->duration > 0 && mono_now() - start >= s->duration);
+	return sim_stop || (s->duration > 0 && now_mono() - start >= s->duration);
 }
 
 static void
@@ -970,7 +950,7 @@ main(int argc, char **argv)
 	       s->ndevices, s->nresponders, s->rate, s->seed, s->host, s->port);
 	/* libmosquitto reconnects by itself only after a first connection, so
 	 * wait for the broker here. */
-	start = mono_now();
+	start = now_mono();
 	while ((rc = mosquitto_connect_async(s->mosq, s->host, s->port, 30)) !=
 	       MOSQ_ERR_SUCCESS) {
 		if (rc == MOSQ_ERR_INVAL || rc == MOSQ_ERR_EAI || rc == MOSQ_ERR_NOMEM) {
@@ -1006,14 +986,15 @@ main(int argc, char **argv)
 		struct timespec step = {0, SIM_STEP_NS};
 		int n = 0;
 
-		now = mono_now();
+		now = now_mono();
 		if (s->duration > 0 && now - start >= s->duration)
 			break;
 		pthread_mutex_lock(&s->lock);
 		while (period > 0 && now >= next_ev && n++ < SIM_EVENTS_A_STEP) {
 			if (s->connected)
-				sim_send_event(s, (size_t)(sim_rand(s) % s->ndevices),
-					       NULL, false);
+				sim_send_event(
+				    s, (size_t)(xorshift_next(&s->rng) % s->ndevices),
+				    NULL, false);
 			next_ev += period;
 		}
 		if (period > 0 && next_ev < now)
@@ -1025,7 +1006,7 @@ main(int argc, char **argv)
 	}
 
 	/* Give unacknowledged publishes a moment, then leave cleanly. */
-	wait_until = mono_now() + 2;
+	wait_until = now_mono() + 2;
 	for (;;) {
 		struct timespec step = {0, SIM_STEP_NS};
 		bool pending;
@@ -1033,7 +1014,7 @@ main(int argc, char **argv)
 		pthread_mutex_lock(&s->lock);
 		pending = s->connected && s->n_puback < s->n_published;
 		pthread_mutex_unlock(&s->lock);
-		if (!pending || mono_now() >= wait_until)
+		if (!pending || now_mono() >= wait_until)
 			break;
 		nanosleep(&step, NULL);
 	}
