@@ -32,6 +32,7 @@ static const struct conf_key conf_keys[] = {
     K("daemon", "batch_max", CT_INT, batch_max, "1000", true, 1, 10000),
     K("daemon", "payload_max", CT_INT, payload_max, "4096", true, 64, 65536),
     K("daemon", "verbose", CT_BOOL, verbose, "off", true, 0, 0),
+    K("database", "commit_timeout_s", CT_DBL, commit_timeout_s, "10", false, 0.5, 300),
     K("database", "conninfo", CT_STR, db_conninfo, "dbname=carewatch", false, 0, 0),
     K("dispatch", "escalate_after_s", CT_DBL, escalate_after_s, "300", true, 0.05, 86400),
     K("dispatch", "max_offers", CT_INT, max_offers, "3", true, 1, 100),
@@ -341,4 +342,39 @@ conf_needs_restart(const struct conf *old, const struct conf *new_conf, char *ke
 		}
 	}
 	return false;
+}
+
+/* Size of a key's value in struct conf. */
+static size_t
+conf_size(const struct conf_key *k)
+{
+	switch (k->type) {
+	case CT_STR:
+	case CT_HOURS:
+		return CONF_STR_MAX;
+	case CT_INT:
+		return sizeof(int);
+	case CT_DBL:
+		return sizeof(double);
+	default:
+		return sizeof(bool);
+	}
+}
+
+int
+conf_apply_reloadable(struct conf *running, const struct conf *parsed)
+{
+	size_t i;
+	int n = 0;
+
+	for (i = 0; i < NKEYS; i++) {
+		const struct conf_key *k = &conf_keys[i];
+
+		if (!k->reloadable)
+			continue;
+		memcpy((char *)running + k->off, (const char *)parsed + k->off,
+		       conf_size(k));
+		n++;
+	}
+	return n;
 }

@@ -21,6 +21,7 @@ struct conf {
 	int mqtt_keepalive;
 	/* [database] */
 	char db_conninfo[CONF_STR_MAX];
+	double commit_timeout_s;
 	/* [http] */
 	char http_listen[CONF_STR_MAX];
 	/* [dispatch] */
@@ -58,6 +59,11 @@ int conf_parse(struct conf *c, const char *name, const char *text, char *err,
  * the first such key is written into key. */
 bool conf_needs_restart(const struct conf *old, const struct conf *new_conf, char *key,
 			size_t keylen);
+
+/* Copies the value of every reloadable key from parsed (a new, validated
+ * configuration) into running, and nothing else: SIGHUP's swap. Returns how
+ * many keys were copied. */
+int conf_apply_reloadable(struct conf *running, const struct conf *parsed);
 
 /* Parses "HH:MM-HH:MM" or "24h" into minutes of the day; -1 on error. */
 int conf_parse_hours(const char *s, int *from_min, int *to_min);

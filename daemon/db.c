@@ -14,6 +14,10 @@ enum db_phase { DB_DOWN, DB_CONNECTING, DB_UP };
 struct db {
 	struct event_base *base;
 	char *conninfo;
+	char *setup_sql;	/* run once per session before it counts as up */
+	double job_timeout_s;	/* a job still running after this loses the session */
+	struct event *deadline; /* of the job in flight */
+	bool ready;		/* the session's setup statement has run */
 	PGconn *conn;
 	enum db_phase phase;
 	PostgresPollingStatusType poll;
@@ -33,13 +37,19 @@ struct db {
 
 static void db_io_cb(evutil_socket_t fd, short what, void *arg);
 
+static void db_deadline_cb(evutil_socket_t fd, short what, void *arg);
+
 struct db *
-db_new(struct event_base *base, const char *conninfo, db_state_fn on_state, void *arg)
+db_new(struct event_base *base, const char *conninfo, const char *setup_sql,
+       double job_timeout_s, db_state_fn on_state, void *arg)
 {
 	struct db *db = xcalloc(1, sizeof(*db));
 
 	db->base = base;
 	db->conninfo = xstrdup(conninfo);
+	db->setup_sql = setup_sql ? xstrdup(setup_sql) : NULL;
+	db->job_timeout_s = job_timeout_s;
+	db->deadline = evtimer_new(base, db_deadline_cb, db);
 	db->on_state = on_state;
 	db->arg = arg;
 	db->backoff = 0.5;
@@ -79,6 +89,7 @@ db_finish(struct db *db, bool ok, bool lost)
 
 	if (!db->busy)
 		return;
+	evtimer_del(db->deadline);
 	db->busy = false;
 	db->done = NULL;
 	done(db->done_arg, ok, lost, db->res, db->nq, ok ? NULL : db->err);
@@ -96,7 +107,7 @@ static void
 db_lost(struct db *db, const char *why)
 {
 	struct timeval tv;
-	bool was_up = db->phase == DB_UP;
+	bool was_up = db->phase == DB_UP && db->ready;
 
 	log_warn("event=db_down reason=\"%s\" retry_in_s=%.1f", why, db->backoff);
 	db_events_free(db);
@@ -105,6 +116,7 @@ db_lost(struct db *db, const char *why)
 		db->conn = NULL;
 	}
 	db->phase = DB_DOWN;
+	db->ready = false;
 	if (db->busy) {
 		snprintf(db->err, sizeof(db->err), "connection lost: %s", why);
 		db_finish(db, false, true);
@@ -154,6 +166,38 @@ db_start(struct db *db)
 	db_watch(db, true);
 }
 
+/* The session's setup ran: it is up for its owner now. */
+static void
+db_setup_done(void *arg, bool ok, bool lost, PGresult **res, int n, const char *err)
+{
+	struct db *db = arg;
+
+	if (!ok) {
+		if (!lost)
+			db_lost(db, err ? err : "session setup failed");
+		return;
+	}
+	db->ready = true;
+	db->backoff = 0.5;
+	log_info("event=db_up server_version=%d", PQserverVersion(db->conn));
+	if (db->on_state)
+		db->on_state(db->arg, true);
+}
+
+/* A job ran past its deadline: the server or the network hangs. The
+ * statement_timeout of the session setup normally ends a slow statement
+ * first; this is for what it cannot see. Drop the session: the job's owner
+ * hears that the outcome is unknown, and the connection is made again. */
+static void
+db_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct db *db = arg;
+	char why[64];
+
+	snprintf(why, sizeof(why), "no answer within %.1f s", db->job_timeout_s);
+	db_lost(db, why);
+}
+
 /* One step of the non-blocking connect. */
 static void
 db_connect_step(struct db *db)
@@ -183,11 +227,17 @@ db_connect_step(struct db *db)
 		return;
 	}
 	db->phase = DB_UP;
-	db->backoff = 0.5;
 	db_watch(db, false);
-	log_info("event=db_up server_version=%d", PQserverVersion(db->conn));
-	if (db->on_state)
-		db->on_state(db->arg, true);
+	if (db->setup_sql) {
+		struct db_query q = {.sql = db->setup_sql};
+
+		db->ready = true; /* lets db_run send the setup job */
+		if (db_run(db, &q, 1, db_setup_done, db) < 0)
+			return; /* the session was lost: retried */
+		db->ready = false;
+		return;
+	}
+	db_setup_done(db, true, false, NULL, 0, NULL);
 }
 
 /* Reads every result that has fully arrived, in pipeline order. */
@@ -282,18 +332,37 @@ db_io_cb(evutil_socket_t fd, short what, void *arg)
 bool
 db_up(const struct db *db)
 {
-	return db->phase == DB_UP;
+	return db->phase == DB_UP && db->ready;
 }
 
 bool
 db_idle(const struct db *db)
 {
-	return db->phase == DB_UP && !db->busy;
+	return db_up(db) && !db->busy;
+}
+
+bool
+db_busy(const struct db *db)
+{
+	return db->busy;
+}
+
+/* Drops the session after a send failed inside db_run: the job is not
+ * started, so its done is not called (its caller sees -1). */
+static int
+db_run_failed(struct db *db, const char *why)
+{
+	evtimer_del(db->deadline);
+	db->busy = false;
+	db->done = NULL;
+	db_lost(db, why);
+	return -1;
 }
 
 int
 db_run(struct db *db, const struct db_query *q, int n, db_done_fn done, void *arg)
 {
+	struct timeval tv;
 	int i, f;
 
 	if (!db_idle(db) || n < 1 || n > DB_QUERY_MAX)
@@ -305,23 +374,21 @@ db_run(struct db *db, const struct db_query *q, int n, db_done_fn done, void *ar
 	db->cur = 0;
 	db->done = done;
 	db->done_arg = arg;
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n; i++)
 		if (PQsendQueryParams(db->conn, q[i].sql, q[i].nparams, NULL, q[i].params,
-				      NULL, NULL, 0) != 1) {
-			db_lost(db, "send failed");
-			return 0; /* done was called with lost = true */
-		}
-	}
-	if (PQpipelineSync(db->conn) != 1) {
-		db_lost(db, "sync failed");
-		return 0;
-	}
-	if ((f = PQflush(db->conn)) < 0) {
-		db_lost(db, "flush failed");
-		return 0;
-	}
+				      NULL, NULL, 0) != 1)
+			return db_run_failed(db, "send failed");
+	if (PQpipelineSync(db->conn) != 1)
+		return db_run_failed(db, "sync failed");
+	if ((f = PQflush(db->conn)) < 0)
+		return db_run_failed(db, "flush failed");
 	if (f == 1)
 		event_add(db->wev, NULL);
+	if (db->job_timeout_s > 0) {
+		tv.tv_sec = (long)db->job_timeout_s;
+		tv.tv_usec = (long)((db->job_timeout_s - (double)tv.tv_sec) * 1e6);
+		evtimer_add(db->deadline, &tv);
+	}
 	return 0;
 }
 
@@ -333,6 +400,9 @@ db_free(struct db *db)
 	db_events_free(db);
 	if (db->retry)
 		event_free(db->retry);
+	if (db->deadline)
+		event_free(db->deadline);
+	free(db->setup_sql);
 	if (db->conn)
 		PQfinish(db->conn);
 	db_clear_results(db);

@@ -25,8 +25,11 @@ typedef void (*db_done_fn)(void *arg, bool ok, bool lost, PGresult **res, int n,
 /* Told when the connection comes up (true) or goes down (false). */
 typedef void (*db_state_fn)(void *arg, bool up);
 
-struct db *db_new(struct event_base *base, const char *conninfo, db_state_fn on_state,
-		  void *arg);
+/* setup_sql (may be NULL) runs first in every new session, which counts as
+ * up only once it succeeded. A job that runs longer than job_timeout_s
+ * (0 = no limit) drops the session: its done hears lost = true. */
+struct db *db_new(struct event_base *base, const char *conninfo, const char *setup_sql,
+		  double job_timeout_s, db_state_fn on_state, void *arg);
 void db_free(struct db *db);
 
 /* Starts connecting (non-blocking); retries with backoff while it fails. */
@@ -34,10 +37,14 @@ void db_start(struct db *db);
 
 bool db_up(const struct db *db);
 bool db_idle(const struct db *db); /* up and no job in flight */
+bool db_busy(const struct db *db); /* a job is in flight */
 
 /* Sends n statements as one pipeline ending in one sync, so they run in one
- * implicit transaction. Only one job runs at a time: returns -1 when busy or
- * down. The query texts and params must stay valid until done is called. */
+ * implicit transaction. Only one job runs at a time. Returns 0 when the job
+ * is under way (done is then called exactly once, never from inside
+ * db_run), or -1 when it was not started: busy, down, or the session broke
+ * while sending (done is not called). The query texts and params must stay
+ * valid until done is called. */
 int db_run(struct db *db, const struct db_query *q, int n, db_done_fn done, void *arg);
 
 #endif

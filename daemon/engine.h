@@ -1,5 +1,5 @@
-/* engine.h - carewatchd's one context: routes messages into batches, commits
- * them, runs the core on what committed, and publishes the results. */
+/* engine.h - carewatchd's one context, as main.c and the later HTTP and
+ * metrics adapters see it. */
 #ifndef CW_ENGINE_H
 #define CW_ENGINE_H
 
@@ -27,6 +27,18 @@ void engine_stop(struct engine *e);
 
 /* True once the world is loaded and the broker session is up. */
 bool engine_ready(const struct engine *e);
+
+/* Told once the change it waits for is durable (ok = true), or that it
+ * never will be (ok = false: the daemon stopped first). */
+typedef void (*commit_fn)(void *arg, bool ok);
+
+/* Calls fn when what the core has produced so far (drained into the batch
+ * being built) is committed: an HTTP request answers 2xx only then. */
+void engine_after_commit(struct engine *e, commit_fn fn, void *arg);
+
+/* False while work waits on a reachable database and nothing commits (see
+ * timers.c): the watchdog is withheld then. Logs a stall once. */
+bool engine_progressing(struct engine *e);
 
 /* One-line status for logs and systemd. */
 void engine_status(const struct engine *e, char *buf, size_t len);

@@ -7,8 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
 #include "conf.h"
 #include "dispatch.h"
 #include "geo.h"
@@ -64,7 +62,6 @@ world_init(struct world *w)
 	hmap_init(&w->responders);
 	hmap_init(&w->incidents);
 	w->next_incident_id = 1000;
-	strcpy(w->prefix, "carewatch");
 }
 
 static void
@@ -103,7 +100,7 @@ world_free(struct world *w)
 	effects_clear(&w->fx);
 	free(w->fx.dirty.v);
 	free(w->fx.hist.v);
-	free(w->fx.pubs.v);
+	free(w->fx.out.v);
 	free(w->fx.handled.v);
 	free(w->fx.visits.v);
 }
@@ -155,11 +152,7 @@ effects_clear(struct effects *fx)
 
 	for (i = 0; i < fx->hist.n; i++)
 		free(fx->hist.v[i].detail);
-	for (i = 0; i < fx->pubs.n; i++) {
-		free(fx->pubs.v[i].topic);
-		free(fx->pubs.v[i].payload);
-	}
-	fx->dirty.n = fx->hist.n = fx->pubs.n = fx->handled.n = fx->visits.n = 0;
+	fx->dirty.n = fx->hist.n = fx->out.n = fx->handled.n = fx->visits.n = 0;
 }
 
 /* --- effects -------------------------------------------------------------- */
@@ -200,20 +193,33 @@ history(struct world *w, struct incident *inc, double at, const char *what,
 	mark_dirty(w, inc);
 }
 
-/* Queues a JSON message; takes the reference to obj. */
-static void
-publish(struct world *w, const char *sub, const char *id, json_t *obj)
+/* Starts an effect about inc, addressed to to. */
+static struct effect *
+effect_add(struct world *w, enum fx_kind kind, const struct incident *inc, const char *to)
 {
-	struct pub p;
-	char topic[256];
+	struct effect fx;
 
-	snprintf(topic, sizeof(topic), "%s/%s/%s", w->prefix, sub, id);
-	p.topic = xstrdup(topic);
-	p.payload = json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(10));
-	if (p.payload == NULL)
-		fatal("event=oom what=json");
-	json_decref(obj);
-	VEC_PUSH(w->fx.pubs, p);
+	memset(&fx, 0, sizeof(fx));
+	fx.kind = kind;
+	fx.incident_id = inc->id;
+	str_copy(fx.to, to ? to : "", sizeof(fx.to));
+	fx.priority = inc->priority;
+	fx.type = inc->type;
+	fx.state = inc->state;
+	fx.escalated = inc->escalated;
+	str_copy(fx.alarm, inc->alarm_event, sizeof(fx.alarm));
+	fx.elder = inc->elder;
+	VEC_PUSH(w->fx.out, fx);
+	return &w->fx.out.v[w->fx.out.n - 1];
+}
+
+void
+effects_settle(struct world *w)
+{
+	size_t i;
+
+	for (i = 0; i < w->fx.dirty.n; i++)
+		effect_add(w, FX_CHANGED, w->fx.dirty.v[i], NULL);
 }
 
 /* The earliest of the incident's deadlines (offer answer, retry,
@@ -246,52 +252,15 @@ incident_timer(struct world *w, struct incident *inc)
 
 /* --- offers --------------------------------------------------------------- */
 
-/* The elder block of an offer: what a responder needs, never id_number. */
-static json_t *
-elder_json(const struct elder *e)
-{
-	json_t *o = json_object();
-
-	json_object_set_new(o, "id", json_string(e->id));
-	json_object_set_new(o, "name", json_string(e->name ? e->name : ""));
-	json_object_set_new(o, "address", json_string(e->address ? e->address : ""));
-	json_object_set_new(o, "lat", json_real(e->lat));
-	json_object_set_new(o, "lon", json_real(e->lon));
-	json_object_set_new(o, "phone", json_string(e->phone ? e->phone : ""));
-	json_object_set_new(o, "notes", json_string(e->notes ? e->notes : ""));
-	json_object_set_new(o, "contacts", json_string(e->contacts ? e->contacts : ""));
-	return o;
-}
-
-static json_t *
-incident_json_head(const struct incident *inc)
-{
-	json_t *o = json_object();
-
-	json_object_set_new(o, "incident", json_integer(inc->id));
-	json_object_set_new(o, "priority", json_integer(inc->priority));
-	json_object_set_new(o, "type", json_string(ev_type_name(inc->type)));
-	json_object_set_new(o, "alarm", json_string(inc->alarm_event));
-	if (inc->escalated)
-		json_object_set_new(o, "escalated", json_true());
-	if (inc->elder)
-		json_object_set_new(o, "elder", elder_json(inc->elder));
-	return o;
-}
-
 static void
 publish_offer(struct world *w, struct incident *inc, const struct offer *of)
 {
-	json_t *o = incident_json_head(inc);
+	struct effect *fx = effect_add(w, FX_OFFER, inc, of->responder_id);
 
-	json_object_set_new(o, "offer", json_integer(of->seq));
-	json_object_set_new(
-	    o, "respond_within_s",
-	    json_integer((json_int_t)ceil(of->deadline - of->offered_at)));
-	json_object_set_new(o, "distance_m", json_integer(of->distance_m));
-	if (of->forced)
-		json_object_set_new(o, "forced", json_true());
-	publish(w, "dispatch", of->responder_id, o);
+	fx->offer_seq = of->seq;
+	fx->respond_within_s = (int)ceil(of->deadline - of->offered_at);
+	fx->distance_m = of->distance_m;
+	fx->forced = of->forced;
 }
 
 /* Tells a station about an incident it is not asked to take (information). */
@@ -299,10 +268,9 @@ static void
 publish_info(struct world *w, struct incident *inc, const char *station_id,
 	     const char *why)
 {
-	json_t *o = incident_json_head(inc);
+	struct effect *fx = effect_add(w, FX_INFO, inc, station_id);
 
-	json_object_set_new(o, "info", json_string(why));
-	publish(w, "dispatch", station_id, o);
+	str_copy(fx->reason, why, sizeof(fx->reason));
 }
 
 /* A maintenance ticket (or a new alarm on it) for the elder's station. */
@@ -310,13 +278,11 @@ static void
 publish_ticket(struct world *w, struct incident *inc, const struct device *d,
 	       const struct devevent *ev)
 {
-	json_t *o = incident_json_head(inc);
+	struct effect *fx = effect_add(w, FX_TICKET, inc, inc->station_id);
 
-	json_object_set_new(o, "ticket", json_true());
-	json_object_set_new(o, "device", json_string(d->id));
-	json_object_set_new(o, "event_type", json_string(ev_type_name(ev->type)));
-	json_object_set_new(o, "alarm_count", json_integer(inc->alarm_count));
-	publish(w, "dispatch", inc->station_id, o);
+	str_copy(fx->device, d->id, sizeof(fx->device));
+	fx->event_type = ev->type;
+	fx->alarm_count = inc->alarm_count;
 }
 
 struct cand_ctx {
@@ -393,16 +359,9 @@ offer_close(struct world *w, struct incident *inc, enum offer_answer a, double n
 	of->answer = a;
 	of->answered_at = now;
 	inc->pending_offer = -1;
-	if (a == ANS_CANCELLED) { /* the responder must not set out for it */
-		json_t *o = json_object();
-
-		json_object_set_new(o, "incident", json_integer(inc->id));
-		json_object_set_new(o, "offer", json_integer(of->seq));
-		json_object_set_new(o, "priority", json_integer(inc->priority));
-		json_object_set_new(o, "type", json_string(ev_type_name(inc->type)));
-		json_object_set_new(o, "cancelled", json_true());
-		publish(w, "dispatch", of->responder_id, o);
-	}
+	if (a == ANS_CANCELLED) /* the responder must not set out for it */
+		effect_add(w, FX_OFFER_WITHDRAWN, inc, of->responder_id)->offer_seq =
+		    of->seq;
 	if ((r = hmap_get(&w->responders, of->responder_id)) != NULL && r->pending > 0)
 		r->pending--;
 	if (a == ANS_ACCEPTED && r != NULL)
@@ -527,6 +486,42 @@ incident_escalate(struct world *w, struct incident *inc, double now, const char 
 
 /* --- events ------------------------------------------------------------- */
 
+/* True when station code a lies in area b's prefix of n digits. */
+static bool
+same_area(const char *a, const char *b, size_t n)
+{
+	return strlen(a) >= n && strlen(b) >= n && strncmp(a, b, n) == 0;
+}
+
+const struct responder *
+ticket_station(const struct world *w, const struct elder *e)
+{
+	const struct responder *r, *regional = NULL, *county = NULL, *any = NULL;
+	size_t pos = 0;
+
+	if (e->station_id[0] && (r = hmap_get(&w->responders, e->station_id)) != NULL &&
+	    r->kind == RESP_STATION)
+		return r;
+	/* the township's regional center, else the county's center, else
+	 * any county center: a ticket always has a station to hold it */
+	while ((r = hmap_next(&w->responders, &pos)) != NULL) {
+		if (r->kind != RESP_STATION)
+			continue;
+		if (strcmp(r->station_kind, "regional_center") == 0 &&
+		    same_area(r->area_code, e->area_code, 9) &&
+		    (regional == NULL || strcmp(r->id, regional->id) < 0))
+			regional = r;
+		if (strcmp(r->station_kind, "county_center") == 0) {
+			if (same_area(r->area_code, e->area_code, 6) &&
+			    (county == NULL || strcmp(r->id, county->id) < 0))
+				county = r;
+			if (any == NULL || strcmp(r->id, any->id) < 0)
+				any = r;
+		}
+	}
+	return regional ? regional : county ? county : any;
+}
+
 static struct incident *
 incident_open(struct world *w, struct device *d, const struct devevent *ev, int prio,
 	      double now)
@@ -552,8 +547,15 @@ incident_open(struct world *w, struct device *d, const struct devevent *ev, int 
 	hmap_put(&w->incidents, inc->key, inc);
 	w->n_open++;
 	if (inc->kind == INC_TICKET) {
+		const struct responder *st = ticket_station(w, e);
+
 		e->open_ticket = inc;
-		str_copy(inc->station_id, e->station_id, sizeof(inc->station_id));
+		if (st != NULL)
+			str_copy(inc->station_id, st->id, sizeof(inc->station_id));
+		else
+			log_err("event=ticket_without_station incident=%" PRId64
+				" elder=%s area=%s",
+				inc->id, e->id, e->area_code);
 	} else {
 		e->open_alarm = inc;
 	}
@@ -573,17 +575,25 @@ incident_on_event(struct world *w, struct device *d, const struct devevent *ev,
 	struct localtime_cw lt;
 	struct incident *inc;
 	struct elder *e = d->elder;
+	char esc[4 * ID_MAX + 8];
+	double at;
 	int prio;
 
 	if (e == NULL) {
 		/* stored, but nobody to send: the operators must hear of it */
 		if (!ev->clear && ev->type != EV_HEARTBEAT)
-			log_err(
-			    "event=alarm_without_elder device=%s elder=%s id=%s type=%s",
-			    d->id, d->elder_id, ev->id, ev_type_name(ev->type));
+			log_err("event=alarm_without_elder device=%s elder=%s id=\"%s\" "
+				"type=%s",
+				d->id, d->elder_id,
+				log_esc(esc, sizeof(esc), ev->id, strlen(ev->id)),
+				ev_type_name(ev->type));
 		return 0;
 	}
-	local_time(ev->ts > 0 ? ev->ts : now, &lt);
+	/* Classified as of when it was received (a replay after a restart
+	 * classifies as the first run would have); a device's clock never
+	 * decides a priority. */
+	at = ev->received > 0 ? ev->received : now;
+	local_time(at, &lt);
 	prio = classify_priority(ev->type, ev->clear, e, &lt, w->p.night_from,
 				 w->p.night_to);
 
@@ -608,7 +618,7 @@ incident_on_event(struct world *w, struct device *d, const struct devevent *ev,
 				publish_ticket(w, inc, d, ev);
 			return inc->id;
 		}
-		inc = incident_open(w, d, ev, 3, now);
+		inc = incident_open(w, d, ev, 3, at);
 		if (inc->station_id[0])
 			publish_ticket(w, inc, d, ev);
 		return inc->id;
@@ -644,7 +654,7 @@ incident_on_event(struct world *w, struct device *d, const struct devevent *ev,
 		return inc->id;
 	}
 
-	inc = incident_open(w, d, ev, prio, now);
+	inc = incident_open(w, d, ev, prio, at);
 	if (prio == 1 && e->station_id[0])
 		publish_info(w, inc, e->station_id, "priority1");
 	dispatch_next(w, inc, now);

@@ -1,6 +1,6 @@
 /* incident.h - correlation, priorities and the incident/offer state machine.
- * Pure: it mutates the world and records effects (rows to persist, messages
- * to publish, timers to arm) in w->fx for the adapters to carry out. */
+ * Pure: it mutates the world and records effects (rows to persist, typed
+ * effects to announce, timers to arm) in w->fx for the adapters to carry out. */
 #ifndef CW_INCIDENT_H
 #define CW_INCIDENT_H
 
@@ -19,6 +19,11 @@ struct incident *world_incident(const struct world *w, int64_t id);
  * and dispatches. Returns the incident id it touched, or 0. */
 int64_t incident_on_event(struct world *w, struct device *d, const struct devevent *ev,
 			  double now);
+
+/* The station that holds the elder's maintenance tickets: the elder's own
+ * station; without one, the township's regional center; else the county
+ * center. NULL only when there is no station of those kinds at all. */
+const struct responder *ticket_station(const struct world *w, const struct elder *e);
 
 /* A responder's reply. Returns NULL when applied, else why it was not. */
 const char *incident_on_reply(struct world *w, const char *responder_id,
@@ -43,6 +48,11 @@ void incident_restore(struct world *w, struct incident *inc);
 /* Allocates an incident with an empty offer list. */
 struct incident *incident_new(void);
 void incident_free(struct incident *inc);
+
+/* Adds one FX_CHANGED effect for every incident changed since the effects
+ * were last cleared, with its state as it is now: the adapters call it once
+ * before they take the effects. */
+void effects_settle(struct world *w);
 
 /* Frees what the effects hold and empties them (the dirty list is only
  * emptied: incidents belong to the world). */

@@ -360,8 +360,15 @@ ingest_parse_visit(const char *payload, size_t len, struct visit *v)
 		why = "bad in_person";
 		goto out;
 	}
+	/* a phone call is a visit, but not one in person: the visit rate
+	 * counts only in-person visits */
+	v->in_person = strcmp(v->kind, "phone") != 0;
 	if (o != NULL)
 		v->in_person = json_is_true(o);
+	if (v->in_person && strcmp(v->kind, "phone") == 0) {
+		why = "a phone visit is not in person";
+		goto out;
+	}
 	s = json_string_value(json_object_get(root, "note"));
 	if (s != NULL)
 		str_copy(v->note, s, sizeof(v->note));

@@ -25,8 +25,9 @@ struct devevent {
 	char id[ID_MAX + 1];
 	enum ev_type type;
 	bool clear;
-	double ts;   /* 0 when absent */
-	int battery; /* -1 when absent */
+	double ts;	 /* the device's own clock; 0 when absent; never decides */
+	double received; /* when the daemon received it: priority and opening time */
+	int battery;	 /* -1 when absent */
 	double lat, lon;
 	bool has_pos;
 	char *data; /* the "data" object re-serialised, or NULL; caller frees */

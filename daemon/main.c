@@ -74,7 +74,8 @@ sig_hup_cb(evutil_socket_t sig, short what, void *arg)
 		sdnotify_send("READY=1");
 }
 
-/* Watchdog and readiness: a loop timer, so a stuck loop stops the pings. */
+/* Watchdog and readiness: a loop timer, so a stuck loop stops the pings,
+ * and so does a loop that turns without getting anything committed. */
 static void
 watchdog_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -87,7 +88,16 @@ watchdog_cb(evutil_socket_t fd, short what, void *arg)
 		snprintf(msg, sizeof(msg), "READY=1\nSTATUS=%s", status);
 		sdnotify_send(msg);
 	}
-	sdnotify_send("WATCHDOG=1");
+	/* A turning loop is not enough: a daemon whose writes are stuck on a
+	 * reachable database must not look alive, so that systemd restarts
+	 * it. */
+	if (engine_progressing(d->engine)) {
+		sdnotify_send("WATCHDOG=1");
+	} else if (d->ready_sent) {
+		engine_status(d->engine, status, sizeof(status));
+		snprintf(msg, sizeof(msg), "STATUS=%s", status);
+		sdnotify_send(msg);
+	}
 }
 
 int

@@ -75,10 +75,11 @@ enum responder_kind { RESP_STATION, RESP_VOLUNTEER };
 struct responder {
 	char id[REF_ID_MAX + 1];
 	enum responder_kind kind;
-	char station_kind[20];	/* county_center, regional_center, ... */
-	double lat, lon;	/* home position */
-	int capacity;		/* stations: incidents held at once */
-	int duty_from, duty_to; /* minutes of the local day */
+	char station_kind[20];	      /* county_center, regional_center, ... */
+	char area_code[AREA_LEN + 1]; /* stations: where it serves */
+	double lat, lon;	      /* home position */
+	int capacity;		      /* stations: incidents held at once */
+	int duty_from, duty_to;	      /* minutes of the local day */
 	bool active;
 	double max_km; /* volunteers; <= 0 = the configured default */
 	int holding;   /* incidents accepted and not resolved */
@@ -138,9 +139,40 @@ struct hist {
 	char *detail;
 };
 
-struct pub {
-	char *topic;
-	char *payload;
+/* What the core asks the adapters to tell the outside world. Each adapter
+ * renders its own form (MQTT now; the event stream and the audit log next).
+ * An effect is a snapshot: it stays valid after the incident is freed, and
+ * elder points into the world (elders are updated in place, never freed
+ * while the world lives), so render it before the next reload. */
+enum fx_kind {
+	FX_OFFER,	    /* an offer made, or sent again with a new window */
+	FX_OFFER_WITHDRAWN, /* the responder must not set out for it */
+	FX_INFO,	    /* a station is told of an incident it is not asked to take */
+	FX_TICKET,	    /* a maintenance ticket opened, or a new alarm on it */
+	FX_CHANGED,	    /* the incident's state, priority or flags changed */
+};
+
+struct effect {
+	enum fx_kind kind;
+	int64_t incident_id;
+	char to[REF_ID_MAX + 1]; /* the responder or station addressed */
+	int priority;
+	enum ev_type type;
+	enum inc_state state;
+	bool escalated;
+	char alarm[ID_MAX + 1]; /* the event that opened the incident */
+	const struct elder *elder;
+	/* FX_OFFER, FX_OFFER_WITHDRAWN */
+	int offer_seq;
+	int distance_m;
+	int respond_within_s;
+	bool forced;
+	/* FX_INFO */
+	char reason[16];
+	/* FX_TICKET */
+	char device[ID_MAX + 1];
+	enum ev_type event_type;
+	int alarm_count;
 };
 
 struct handled {
@@ -178,7 +210,7 @@ struct visit {
 struct effects {
 	VEC(struct incident *) dirty;
 	VEC(struct hist) hist;
-	VEC(struct pub) pubs;
+	VEC(struct effect) out;
 	VEC(struct handled) handled;
 	VEC(struct visit) visits;
 };
@@ -199,7 +231,6 @@ struct world {
 	struct hmap elders, devices, responders, incidents;
 	struct dindex *index;
 	struct dparams p;
-	char prefix[128]; /* MQTT topic prefix */
 	int64_t next_incident_id;
 	unsigned mark_gen;
 	struct effects fx;

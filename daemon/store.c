@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conf.h"
 #include "incident.h"
+#include "log.h"
 #include "store.h"
 #include "util.h"
 
@@ -75,7 +77,8 @@ const char *const SQL_UPSERT_OFFERS =
     "dm integer, oa double precision, dl double precision, a text, aa double precision, "
     "f boolean) "
     "ON CONFLICT (incident_id, seq) DO UPDATE SET answer = excluded.answer, "
-    "answered_at = excluded.answered_at";
+    "answered_at = excluded.answered_at, offered_at = excluded.offered_at, "
+    "deadline = excluded.deadline";
 
 const char *const SQL_INSERT_HISTORY =
     "INSERT INTO incident_history (incident_id, at, what, actor, detail) "
@@ -89,10 +92,11 @@ const char *const SQL_MARK_HANDLED =
     "WHERE events.device_id = x.d AND events.event_id = x.e";
 
 const char *const SQL_INSERT_VISITS =
-    "INSERT INTO visits (id, elder_id, responder_id, at, kind, in_person, incident_id) "
-    "SELECT id, el, r, to_timestamp(at), k, true, i "
+    "INSERT INTO visits (id, elder_id, responder_id, at, kind, in_person, note, "
+    "incident_id) "
+    "SELECT id, el, r, to_timestamp(at), k, ip, n, i "
     "FROM jsonb_to_recordset($1::jsonb) AS x(id text, el text, r text, "
-    "at double precision, k text, i bigint) "
+    "at double precision, k text, ip boolean, n text, i bigint) "
     "ON CONFLICT (id) DO NOTHING";
 
 const char *const SQL_LOAD_ELDERS =
@@ -107,7 +111,7 @@ const char *const SQL_LOAD_DEVICES =
     "SELECT id, kind, elder_id, coalesce(heartbeat_s, 0) FROM devices";
 
 const char *const SQL_LOAD_STATIONS =
-    "SELECT id, kind, lat, lon, capacity, on_duty FROM stations";
+    "SELECT id, kind, lat, lon, capacity, on_duty, area_code FROM stations";
 
 const char *const SQL_LOAD_VOLUNTEERS =
     "SELECT id, lat, lon, coalesce(max_km, 0), active FROM volunteers";
@@ -339,4 +343,215 @@ store_visit_row(const struct visit *v)
 	json_object_set_new(o, "i",
 			    v->incident_id ? json_integer(v->incident_id) : json_null());
 	return o;
+}
+
+/* --- decoding what the loads return ------------------------------------- */
+
+static char *
+dup_or_null(const char *s)
+{
+	return s && s[0] ? xstrdup(s) : NULL;
+}
+
+/* Reference loaders update records in place when they exist, so that a
+ * reload (SIGHUP) keeps incident links and responder counters. */
+void
+store_load_elders(struct world *w, PGresult *r)
+{
+	int i;
+
+	for (i = 0; i < PQntuples(r); i++) {
+		struct elder *el = hmap_get(&w->elders, PQgetvalue(r, i, 0));
+
+		if (el == NULL) {
+			el = xcalloc(1, sizeof(*el));
+			str_copy(el->id, PQgetvalue(r, i, 0), sizeof(el->id));
+			hmap_put(&w->elders, el->id, el);
+		}
+		str_copy(el->area_code, PQgetvalue(r, i, 1), sizeof(el->area_code));
+		str_copy(el->station_id, PQgetvalue(r, i, 2), sizeof(el->station_id));
+		el->lat = atof(PQgetvalue(r, i, 3));
+		el->lon = atof(PQgetvalue(r, i, 4));
+		el->cats = elder_cats_parse(PQgetvalue(r, i, 5));
+		el->capability = atoi(PQgetvalue(r, i, 6));
+		el->birth_y = atoi(PQgetvalue(r, i, 7));
+		el->birth_m = atoi(PQgetvalue(r, i, 8));
+		el->birth_d = atoi(PQgetvalue(r, i, 9));
+		free(el->name);
+		free(el->address);
+		free(el->phone);
+		free(el->notes);
+		free(el->contacts);
+		el->name = dup_or_null(PQgetvalue(r, i, 10));
+		el->address = dup_or_null(PQgetvalue(r, i, 11));
+		el->phone = dup_or_null(PQgetvalue(r, i, 12));
+		el->notes = dup_or_null(PQgetvalue(r, i, 13));
+		el->contacts = dup_or_null(PQgetvalue(r, i, 14));
+	}
+}
+
+void
+store_load_devices(struct world *w, PGresult *r)
+{
+	int i;
+
+	for (i = 0; i < PQntuples(r); i++) {
+		struct device *d = hmap_get(&w->devices, PQgetvalue(r, i, 0));
+
+		if (d == NULL) {
+			d = xcalloc(1, sizeof(*d));
+			str_copy(d->id, PQgetvalue(r, i, 0), sizeof(d->id));
+			hmap_put(&w->devices, d->id, d);
+		}
+		str_copy(d->kind, PQgetvalue(r, i, 1), sizeof(d->kind));
+		str_copy(d->elder_id, PQgetvalue(r, i, 2), sizeof(d->elder_id));
+		d->heartbeat_s = atoi(PQgetvalue(r, i, 3));
+		d->elder = hmap_get(&w->elders, d->elder_id);
+	}
+}
+
+/* Finds or adds the responder id of the given kind; NULL when the id is
+ * already taken by the other kind. */
+static struct responder *
+responder_upsert(struct world *w, const char *id, enum responder_kind kind)
+{
+	struct responder *r = hmap_get(&w->responders, id);
+
+	if (r != NULL) {
+		if (r->kind == kind)
+			return r;
+		log_warn("event=duplicate_responder_id id=%s kept=station", id);
+		return NULL;
+	}
+	r = xcalloc(1, sizeof(*r));
+	str_copy(r->id, id, sizeof(r->id));
+	r->kind = kind;
+	hmap_put(&w->responders, r->id, r);
+	return r;
+}
+
+void
+store_load_responders(struct world *w, PGresult *st, PGresult *vo)
+{
+	struct responder *r;
+	int i;
+
+	for (i = 0; i < PQntuples(st); i++) {
+		if ((r = responder_upsert(w, PQgetvalue(st, i, 0), RESP_STATION)) == NULL)
+			continue;
+		str_copy(r->station_kind, PQgetvalue(st, i, 1), sizeof(r->station_kind));
+		r->lat = atof(PQgetvalue(st, i, 2));
+		r->lon = atof(PQgetvalue(st, i, 3));
+		r->capacity = atoi(PQgetvalue(st, i, 4));
+		if (conf_parse_hours(PQgetvalue(st, i, 5), &r->duty_from, &r->duty_to) <
+		    0) {
+			r->duty_from = 0;
+			r->duty_to = 24 * 60;
+		}
+		str_copy(r->area_code, PQgetvalue(st, i, 6), sizeof(r->area_code));
+		r->active = true;
+	}
+	for (i = 0; i < PQntuples(vo); i++) {
+		if ((r = responder_upsert(w, PQgetvalue(vo, i, 0), RESP_VOLUNTEER)) ==
+		    NULL)
+			continue;
+		r->lat = atof(PQgetvalue(vo, i, 1));
+		r->lon = atof(PQgetvalue(vo, i, 2));
+		r->max_km = atof(PQgetvalue(vo, i, 3));
+		r->active = PQgetvalue(vo, i, 4)[0] == 't';
+	}
+}
+
+/* Decodes the open incidents and their offers (both ordered by incident
+ * id) into a new array of n incidents, NULL-terminated. */
+struct incident **
+store_load_incidents(PGresult *ri, PGresult *ro, int *count)
+{
+	struct incident **list;
+	int i, n = PQntuples(ri), o = 0;
+
+	list = xcalloc((size_t)n + 1, sizeof(*list));
+	for (i = 0; i < n; i++) {
+		struct incident *inc = incident_new();
+		int t, s;
+
+		inc->id = strtoll(PQgetvalue(ri, i, 0), NULL, 10);
+		inc->kind =
+		    strcmp(PQgetvalue(ri, i, 1), "ticket") == 0 ? INC_TICKET : INC_ALARM;
+		str_copy(inc->elder_id, PQgetvalue(ri, i, 2), sizeof(inc->elder_id));
+		str_copy(inc->area_code, PQgetvalue(ri, i, 3), sizeof(inc->area_code));
+		t = ev_type_parse(PQgetvalue(ri, i, 4));
+		inc->type = t < 0 ? EV_OFFLINE : (enum ev_type)t;
+		inc->priority = atoi(PQgetvalue(ri, i, 5));
+		s = inc_state_parse(PQgetvalue(ri, i, 6));
+		inc->state = s < 0 ? INC_OPEN : (enum inc_state)s;
+		inc->escalated = PQgetvalue(ri, i, 7)[0] == 't';
+		inc->escalated_at = atof(PQgetvalue(ri, i, 8));
+		str_copy(inc->station_id, PQgetvalue(ri, i, 9), sizeof(inc->station_id));
+		str_copy(inc->responder_id, PQgetvalue(ri, i, 10),
+			 sizeof(inc->responder_id));
+		str_copy(inc->alarm_device, PQgetvalue(ri, i, 11),
+			 sizeof(inc->alarm_device));
+		str_copy(inc->alarm_event, PQgetvalue(ri, i, 12),
+			 sizeof(inc->alarm_event));
+		inc->opened_at = atof(PQgetvalue(ri, i, 13));
+		inc->accepted_at = atof(PQgetvalue(ri, i, 14));
+		inc->arrived_at = atof(PQgetvalue(ri, i, 15));
+		inc->retry_at = atof(PQgetvalue(ri, i, 16));
+		inc->alarm_count = atoi(PQgetvalue(ri, i, 17));
+		list[i] = inc;
+	}
+	for (i = 0; i < PQntuples(ro); i++) {
+		int64_t id = strtoll(PQgetvalue(ro, i, 0), NULL, 10);
+		struct incident *inc;
+		struct offer *of;
+		int a;
+
+		while (o < n && list[o]->id < id)
+			o++;
+		if (o >= n || list[o]->id != id)
+			continue;
+		inc = list[o];
+		if (inc->noffers == inc->offers_cap) {
+			inc->offers_cap = inc->offers_cap ? inc->offers_cap * 2 : 4;
+			inc->offers =
+			    xrealloc(inc->offers, (size_t)inc->offers_cap * sizeof(*of));
+		}
+		of = &inc->offers[inc->noffers++];
+		memset(of, 0, sizeof(*of));
+		of->seq = atoi(PQgetvalue(ro, i, 1));
+		str_copy(of->responder_id, PQgetvalue(ro, i, 2),
+			 sizeof(of->responder_id));
+		of->rkind = strcmp(PQgetvalue(ro, i, 3), "station") == 0 ? RESP_STATION
+									 : RESP_VOLUNTEER;
+		of->distance_m = atoi(PQgetvalue(ro, i, 4));
+		of->offered_at = atof(PQgetvalue(ro, i, 5));
+		of->deadline = atof(PQgetvalue(ro, i, 6));
+		a = answer_parse(PQgetvalue(ro, i, 7));
+		of->answer = a < 0 ? ANS_CANCELLED : (enum offer_answer)a;
+		of->answered_at = atof(PQgetvalue(ro, i, 8));
+		of->forced = PQgetvalue(ro, i, 9)[0] == 't';
+	}
+	*count = n;
+	return list;
+}
+
+/* Decodes one row of SQL_LOAD_UNHANDLED: the event as it was received. */
+int
+store_unhandled_event(PGresult *r, int i, char *device_id, size_t idlen,
+		      struct devevent *ev)
+{
+	int t;
+
+	memset(ev, 0, sizeof(*ev));
+	str_copy(device_id, PQgetvalue(r, i, 0), idlen);
+	str_copy(ev->id, PQgetvalue(r, i, 1), sizeof(ev->id));
+	ev->battery = atoi(PQgetvalue(r, i, 6));
+	ev->clear = strcmp(PQgetvalue(r, i, 3), "clear") == 0;
+	ev->ts = atof(PQgetvalue(r, i, 4));
+	ev->received = atof(PQgetvalue(r, i, 5));
+	if ((t = ev_type_parse(PQgetvalue(r, i, 2))) < 0)
+		return -1;
+	ev->type = (enum ev_type)t;
+	return 0;
 }

@@ -1,10 +1,12 @@
-/* store.h - what goes into PostgreSQL and how: SQL text and row builders.
+/* store.h - what goes into PostgreSQL and what comes back: SQL text, row
+ * builders, and the decoders of the loads' results.
  * Every batch statement takes one jsonb array parameter, so one fixed
  * statement carries any number of rows. */
 #ifndef CW_STORE_H
 #define CW_STORE_H
 
 #include <jansson.h>
+#include <libpq-fe.h>
 
 #include "ingest.h"
 #include "model.h"
@@ -41,6 +43,16 @@ json_t *store_offer_row(const struct incident *inc, const struct offer *of);
 json_t *store_hist_row(const struct hist *h);
 json_t *store_handled_row(const struct handled *h);
 json_t *store_visit_row(const struct visit *v);
+
+/* Decoders of the loads' results, beside the SQL that asks for them. */
+void store_load_elders(struct world *w, PGresult *r);
+void store_load_devices(struct world *w, PGresult *r);
+void store_load_responders(struct world *w, PGresult *stations, PGresult *volunteers);
+struct incident **store_load_incidents(PGresult *incidents, PGresult *offers, int *count);
+/* Row i of SQL_LOAD_UNHANDLED; -1 when its type is unknown (still marked
+ * handled by the caller, so that it is not replayed for ever). */
+int store_unhandled_event(PGresult *r, int i, char *device_id, size_t idlen,
+			  struct devevent *ev);
 
 /* Base64 of arbitrary bytes (dead letters carry the payload this way). */
 char *store_base64(const void *data, size_t len);

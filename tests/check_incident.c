@@ -12,6 +12,7 @@
 
 #include "geo.h"
 #include "incident.h"
+#include "render.h"
 #include "util.h"
 
 #define T0	1795312800.0 /* 2026-11-22T10:00:00+08:00 */
@@ -134,7 +135,39 @@ setup(void)
 	w.p.retry_s = 30;
 	w.p.night_from = 22 * 60;
 	w.p.night_to = 6 * 60;
-	str_copy(w.prefix, "carewatch", sizeof(w.prefix));
+}
+
+/* The core's effects rendered as the MQTT adapter renders them: tests read
+ * messages, so that what a responder receives is what is checked. */
+static struct {
+	struct pub *v;
+	size_t n;
+} pv;
+
+static void
+rendered_free(void)
+{
+	size_t i;
+
+	for (i = 0; i < pv.n; i++)
+		pub_free(&pv.v[i]);
+	free(pv.v);
+	pv.v = NULL;
+	pv.n = 0;
+}
+
+/* Renders the effects so far into pv; returns how many messages. */
+static size_t
+npubs(void)
+{
+	size_t i;
+
+	rendered_free();
+	pv.v = calloc(w.fx.out.n + 1, sizeof(*pv.v));
+	for (i = 0; i < w.fx.out.n; i++)
+		if (render_effect("carewatch", &w.fx.out.v[i], &pv.v[pv.n]) == 0)
+			pv.n++;
+	return pv.n;
 }
 
 /* Checks one published message: ours, a JSON object, and nothing personal
@@ -181,8 +214,8 @@ fx_done(void)
 {
 	size_t i;
 
-	for (i = 0; i < w.fx.pubs.n; i++)
-		check_pub(&w.fx.pubs.v[i]);
+	for (i = 0; i < npubs(); i++)
+		check_pub(&pv.v[i]);
 	for (i = 0; i < w.fx.dirty.n; i++) {
 		struct incident *inc = w.fx.dirty.v[i];
 
@@ -193,6 +226,7 @@ fx_done(void)
 		}
 	}
 	effects_clear(&w.fx);
+	rendered_free();
 }
 
 static void
@@ -240,12 +274,12 @@ pub_count(const char *responder, const char *key)
 	size_t i;
 
 	snprintf(topic, sizeof(topic), "carewatch/dispatch/%s", responder);
-	for (i = 0; i < w.fx.pubs.n; i++) {
+	for (i = 0; i < npubs(); i++) {
 		json_t *o;
 
-		if (strcmp(w.fx.pubs.v[i].topic, topic) != 0)
+		if (strcmp(pv.v[i].topic, topic) != 0)
 			continue;
-		o = json_loads(w.fx.pubs.v[i].payload, 0, NULL);
+		o = json_loads(pv.v[i].payload, 0, NULL);
 		if (key == NULL || json_object_get(o, key) != NULL)
 			n++;
 		json_decref(o);
@@ -260,8 +294,8 @@ offer_pubs(void)
 	int n = 0;
 	size_t i;
 
-	for (i = 0; i < w.fx.pubs.n; i++) {
-		json_t *o = json_loads(w.fx.pubs.v[i].payload, 0, NULL);
+	for (i = 0; i < npubs(); i++) {
+		json_t *o = json_loads(pv.v[i].payload, 0, NULL);
 
 		if (json_object_get(o, "offer") != NULL)
 			n++;
@@ -279,12 +313,12 @@ pub_get(const char *responder, const char *key)
 	size_t i;
 
 	snprintf(topic, sizeof(topic), "carewatch/dispatch/%s", responder);
-	for (i = 0; i < w.fx.pubs.n; i++) {
+	for (i = 0; i < npubs(); i++) {
 		json_t *o;
 
-		if (strcmp(w.fx.pubs.v[i].topic, topic) != 0)
+		if (strcmp(pv.v[i].topic, topic) != 0)
 			continue;
-		o = json_loads(w.fx.pubs.v[i].payload, 0, NULL);
+		o = json_loads(pv.v[i].payload, 0, NULL);
 		if (json_object_get(o, key) != NULL)
 			return o;
 		json_decref(o);
@@ -455,7 +489,7 @@ START_TEST(test_sos_offers_nearest)
 	/* effects: the incident to persist, two messages, its history */
 	ck_assert_uint_eq(w.fx.dirty.n, 1);
 	ck_assert_ptr_eq(w.fx.dirty.v[0], inc);
-	ck_assert_uint_eq(w.fx.pubs.n, 2);
+	ck_assert_uint_eq(npubs(), 2);
 	ck_assert_int_eq(offer_pubs(), 1);
 	check_offer_msg("V1", 1000, 1, 1, "sos", "e-000123", 60, 556, t.e1);
 	info = pub_get("S1", "info");
@@ -491,14 +525,14 @@ START_TEST(test_accept_arrive_done)
 	ck_assert_double_eq(inc->timer_at, 0);
 	ck_assert(is_dirty(inc));
 	ck_assert_int_eq(hist_count(id, "accepted"), 1);
-	ck_assert_uint_eq(w.fx.pubs.n, 0);
+	ck_assert_uint_eq(npubs(), 0);
 	fx_done();
 
 	/* the escalation deadline no longer applies once accepted */
 	incident_on_timer(&w, inc, T0 + 400);
 	ck_assert(!inc->escalated);
 	ck_assert_int_eq(inc->state, INC_ACCEPTED);
-	ck_assert_uint_eq(w.fx.pubs.n, 0);
+	ck_assert_uint_eq(npubs(), 0);
 	fx_done();
 
 	ck_assert_ptr_null(answer("V1", id, REPLY_ARRIVED, NULL, T0 + 600));
@@ -616,7 +650,7 @@ START_TEST(test_timeout_next)
 	ck_assert_int_eq(inc->noffers, 1);
 	ck_assert_int_eq(inc->offers[0].answer, ANS_PENDING);
 	ck_assert_double_eq(inc->timer_at, T0 + 60);
-	ck_assert_uint_eq(w.fx.pubs.n, 0);
+	ck_assert_uint_eq(npubs(), 0);
 	fx_done();
 
 	incident_on_timer(&w, inc, T0 + 60);
@@ -780,7 +814,7 @@ START_TEST(test_second_alarm_joins)
 	ck_assert_int_eq(inc->type, EV_SOS);
 	ck_assert_str_eq(inc->alarm_event, "e-1");
 	ck_assert_int_eq(inc->noffers, 1);
-	ck_assert_uint_eq(w.fx.pubs.n, 0);
+	ck_assert_uint_eq(npubs(), 0);
 	ck_assert_int_eq(hist_count(id, "alarm"), 1);
 	ck_assert_str_eq(hist_find(id, "alarm")->actor, "D-SMK-1");
 	only_pending(t.v1);
@@ -805,7 +839,7 @@ START_TEST(test_join_raises_priority)
 
 	ck_assert_int_eq(inc->priority, 2);
 	ck_assert_int_eq(offer_pubs(), 1);
-	ck_assert_uint_eq(w.fx.pubs.n, 1);
+	ck_assert_uint_eq(npubs(), 1);
 	fx_done();
 
 	ck_assert_int_eq(fire(t.sos1, "e-1", EV_SOS, false, T0 + 10), id);
@@ -880,7 +914,7 @@ START_TEST(test_clear_never_resolves)
 	ck_assert_ptr_eq(t.e1->open_alarm, inc);
 	ck_assert_int_eq(hist_count(id, "clear"), 1);
 	ck_assert_int_eq(hist_count(id, "resolved"), 0);
-	ck_assert_uint_eq(w.fx.pubs.n, 0);
+	ck_assert_uint_eq(npubs(), 0);
 	ck_assert_int_eq(inc->alarm_count, 1);
 	fx_done();
 
@@ -911,7 +945,7 @@ START_TEST(test_events_opening_nothing)
 	/* a door by day */
 	ck_assert_int_eq(fire(t.door1, "d-1", EV_DOOR, false, T0), 0);
 	ck_assert_uint_eq(w.incidents.len, 0);
-	ck_assert_uint_eq(w.fx.pubs.n, 0);
+	ck_assert_uint_eq(npubs(), 0);
 	ck_assert_uint_eq(w.fx.dirty.n, 0);
 	ck_assert_uint_eq(w.fx.hist.n, 0);
 	/* a device that belongs to nobody */
@@ -968,7 +1002,7 @@ START_TEST(test_low_battery_ticket)
 	ck_assert_ptr_eq(t.e1->open_ticket, inc);
 	ck_assert_ptr_null(t.e1->open_alarm);
 	only_pending(NULL);
-	ck_assert_uint_eq(w.fx.pubs.n, 1);
+	ck_assert_uint_eq(npubs(), 1);
 	ck_assert_int_eq(offer_pubs(), 0);
 	o = pub_get("S1", "ticket");
 	ck_assert(json_is_true(json_object_get(o, "ticket")));
@@ -983,17 +1017,16 @@ START_TEST(test_low_battery_ticket)
 	/* its timer does nothing */
 	incident_on_timer(&w, inc, T0 + 3600);
 	ck_assert_int_eq(inc->noffers, 0);
-	ck_assert_uint_eq(w.fx.pubs.n, 0);
+	ck_assert_uint_eq(npubs(), 0);
 	fx_done();
 
 	/* tamper joins the open ticket, and the station hears of it */
 	ck_assert_int_eq(fire(t.hub1, "b-2", EV_TAMPER, false, T0 + 10), id);
 	ck_assert_int_eq(inc->alarm_count, 2);
 	ck_assert_uint_eq(w.incidents.len, 1);
-	ck_assert_uint_eq(w.fx.pubs.n, 1);
-	ck_assert_ptr_nonnull(strstr(w.fx.pubs.v[0].payload, "\"alarm_count\":2"));
-	ck_assert_ptr_nonnull(
-	    strstr(w.fx.pubs.v[0].payload, "\"event_type\":\"tamper\""));
+	ck_assert_uint_eq(npubs(), 1);
+	ck_assert_ptr_nonnull(strstr(pv.v[0].payload, "\"alarm_count\":2"));
+	ck_assert_ptr_nonnull(strstr(pv.v[0].payload, "\"event_type\":\"tamper\""));
 	fx_done();
 
 	/* an SOS opens an alarm of its own next to the ticket */
@@ -1150,7 +1183,7 @@ START_TEST(test_reply_rejected)
 	ck_assert_int_eq(t.v3->pending, 0);
 	ck_assert_int_eq(t.v3->holding, 0);
 	only_pending(t.v1);
-	ck_assert_uint_eq(w.fx.pubs.n, 0);
+	ck_assert_uint_eq(npubs(), 0);
 	ck_assert_uint_eq(w.fx.hist.n, 0);
 	ck_assert_uint_eq(w.fx.visits.n, 0);
 

@@ -1,0 +1,144 @@
+/* batch.c - one transaction's worth of rows, the messages its commit
+ * releases, and who waits for it. No I/O: writer.c sends it. */
+#include "config.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "carewatchd.h"
+#include "log.h"
+#include "store.h"
+#include "util.h"
+
+static const char *const *const q_sql[Q__COUNT] = {
+    &SQL_INSERT_EVENTS,	 &SQL_INSERT_DEAD,	&SQL_INSERT_REPLIES,
+    &SQL_UPDATE_STATUS,	 &SQL_UPSERT_INCIDENTS, &SQL_UPSERT_OFFERS,
+    &SQL_INSERT_HISTORY, &SQL_MARK_HANDLED,	&SQL_INSERT_VISITS,
+};
+
+struct batch *
+batch_new(void)
+{
+	struct batch *b = xcalloc(1, sizeof(*b));
+	int i;
+
+	for (i = 0; i < Q__COUNT; i++)
+		b->rows[i] = json_array();
+	hmap_init(&b->evkeys);
+	hmap_init(&b->rowkeys);
+	return b;
+}
+
+void
+batch_free(struct batch *b)
+{
+	size_t i;
+
+	if (b == NULL)
+		return;
+	for (i = 0; i < Q__COUNT; i++) {
+		json_decref(b->rows[i]);
+		free(b->text[i]);
+	}
+	for (i = 0; i < b->pubs.n; i++)
+		pub_free(&b->pubs.v[i]);
+	for (i = 0; i < b->evs.n; i++) {
+		free(b->evs.v[i].ev.data);
+		free(b->evs.v[i].key);
+	}
+	for (i = 0; i < b->rowkey_store.n; i++)
+		free(b->rowkey_store.v[i]);
+	free(b->rowkey_store.v);
+	hmap_free(&b->rowkeys);
+	free(b->pubs.v);
+	free(b->evs.v);
+	free(b->on_commit.v);
+	hmap_free(&b->evkeys);
+	free(b);
+}
+
+bool
+batch_has_rows(const struct batch *b)
+{
+	int i;
+
+	for (i = 0; i < Q__COUNT; i++)
+		if (json_array_size(b->rows[i]) > 0)
+			return true;
+	return false;
+}
+
+void
+batch_add(struct batch *b, enum q_kind q, json_t *row)
+{
+	json_array_append_new(b->rows[q], row);
+}
+
+/* Adds row to statement q, or replaces the row added earlier under the same
+ * key: the last state of a row is the one written. */
+void
+batch_keyed(struct batch *b, enum q_kind q, const char *key, json_t *row)
+{
+	void *at = hmap_get(&b->rowkeys, key);
+	char *k;
+
+	if (at != NULL) {
+		json_array_set_new(b->rows[q], (size_t)(uintptr_t)at - 1, row);
+		return;
+	}
+	json_array_append_new(b->rows[q], row);
+	k = xstrdup(key);
+	VEC_PUSH(b->rowkey_store, k);
+	hmap_put(&b->rowkeys, k, (void *)(uintptr_t)json_array_size(b->rows[q]));
+}
+
+/* Queues a message to go out once the batch commits; takes p's strings. */
+void
+batch_pub(struct batch *b, struct pub *p)
+{
+	VEC_PUSH(b->pubs, *p);
+	p->topic = p->payload = NULL;
+}
+
+void
+batch_on_commit(struct batch *b, commit_fn fn, void *arg)
+{
+	struct commit_cb c = {fn, arg};
+
+	VEC_PUSH(b->on_commit, c);
+}
+
+/* Tells everyone waiting on the batch, once. */
+void
+batch_committed(struct batch *b, bool ok)
+{
+	size_t i;
+
+	for (i = 0; i < b->on_commit.n; i++)
+		b->on_commit.v[i].fn(b->on_commit.v[i].arg, ok);
+	b->on_commit.n = 0;
+}
+
+/* Serialises the rows once and fills the statement texts and their one
+ * parameter each; returns how many statements, at most max. */
+int
+batch_queries(struct batch *b, const char **sql, const char **param, int max)
+{
+	int i;
+
+	if (b->nq == 0) {
+		for (i = 0; i < Q__COUNT; i++) {
+			if (json_array_size(b->rows[i]) == 0)
+				continue;
+			b->text[i] = json_dumps(b->rows[i], JSON_COMPACT);
+			if (b->text[i] == NULL)
+				fatal("event=oom what=batch");
+			b->qkind[b->nq++] = i;
+		}
+	}
+	for (i = 0; i < b->nq && i < max; i++) {
+		sql[i] = *q_sql[b->qkind[i]];
+		param[i] = b->text[b->qkind[i]];
+	}
+	return i;
+}

@@ -1,0 +1,139 @@
+/* carewatchd.h - the daemon's one context and what its modules share.
+ *
+ * The life of a message: route.c sorts what the broker delivers into the
+ * batch being built; writer.c commits one batch at a time, runs the core on
+ * what committed, and publishes what the commit allows (the outbox holds it
+ * while the broker is away); timers.c runs the incidents' deadlines and
+ * watches progress; restore.c loads the world at start, replays what was
+ * stored but not handled, and reloads reference data on SIGHUP. engine.c
+ * ties them together. */
+#ifndef CW_CAREWATCHD_H
+#define CW_CAREWATCHD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <event2/event.h>
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#include "conf.h"
+#include "engine.h"
+#include "ingest.h"
+#include "model.h"
+#include "render.h"
+
+/* Batch statements, in the order they run in one transaction. */
+enum q_kind {
+	Q_EVENTS,
+	Q_DEAD,
+	Q_REPLIES,
+	Q_STATUS,
+	Q_INC,
+	Q_OFFERS,
+	Q_HIST,
+	Q_HANDLED,
+	Q_VISITS,
+	Q__COUNT
+};
+
+/* A received event waiting for its commit. */
+struct pend_ev {
+	struct device *dev;
+	struct devevent ev;
+	char *key;
+	bool process; /* may open or touch an incident */
+	bool returned;
+};
+
+struct commit_cb {
+	commit_fn fn;
+	void *arg;
+};
+
+struct batch {
+	json_t *rows[Q__COUNT];
+	char *text[Q__COUNT];
+	int qkind[Q__COUNT]; /* statement i carries rows of kind qkind[i] */
+	int nq;
+	VEC(struct pub) pubs;
+	VEC(struct pend_ev) evs;
+	VEC(struct commit_cb) on_commit;
+	struct hmap evkeys;
+	/* rows by key, so that a later change of the same row replaces it:
+	 * one statement may not touch a row twice, and the last state wins */
+	struct hmap rowkeys;
+	VEC(char *) rowkey_store;
+	size_t inbound; /* broker messages it carries */
+	bool replay;	/* carries the start-up replay */
+};
+
+enum eng_phase { PH_INIT, PH_LOADING, PH_RUNNING, PH_STOPPING };
+
+struct engine {
+	struct event_base *base;
+	struct conf conf;
+	struct world w;
+	struct db *db;	   /* the writer: batches, lock, start-up load */
+	struct reader *rd; /* read-only: reloads, later API reads and reports */
+	struct mqtt *mqtt;
+	struct batch *next, *flight;
+	bool flight_failed;
+	double flight_since;
+	struct event *retry_ev, *stop_ev;
+	enum eng_phase phase;
+	bool mqtt_started;
+	bool reload_wanted, reloading;
+	bool locked, locking; /* this session holds the single-writer lock */
+	double lock_wait_since;
+	double stop_deadline;
+	/* keys of events this process has run the core on */
+	struct hmap recent;
+	char **ring;
+	size_t ring_pos;
+	/* messages held while the broker is away, in order */
+	VEC(struct pub) outbox;
+	double degraded_since; /* timers were held since then; 0 = healthy */
+	bool ever_connected;   /* the broker session came up once */
+	double progress_at;    /* last commit, or last moment with nothing to do */
+	bool stalled;	       /* reported as stalled: the watchdog is withheld */
+	/* counters */
+	unsigned long n_events, n_dead, n_batches, n_replies;
+};
+
+/* batch.c */
+struct batch *batch_new(void);
+void batch_free(struct batch *b);
+bool batch_has_rows(const struct batch *b);
+void batch_add(struct batch *b, enum q_kind q, json_t *row);
+void batch_keyed(struct batch *b, enum q_kind q, const char *key, json_t *row);
+void batch_pub(struct batch *b, struct pub *p);
+void batch_on_commit(struct batch *b, commit_fn fn, void *arg);
+void batch_committed(struct batch *b, bool ok);
+int batch_queries(struct batch *b, const char **sql, const char **param, int max);
+
+/* route.c */
+void route_message_cb(void *arg, const char *topic, const void *payload, int len);
+void route_update_hold(struct engine *e);
+
+/* writer.c */
+void engine_kick(struct engine *e);
+void engine_drain(struct engine *e);
+void publish_now(struct engine *e, struct pub *p);
+void outbox_flush(struct engine *e);
+void retry_later(struct engine *e, double secs);
+void writer_free(struct engine *e);
+
+/* timers.c */
+extern struct engine *timers_engine;
+void timers_arm(struct engine *e, struct incident *inc);
+void timers_free(struct engine *e, struct incident *inc);
+bool engine_healthy(const struct engine *e);
+const char *engine_stall_reason(struct engine *e, double now);
+
+/* restore.c */
+void restore_lock(struct engine *e);
+void restore_load(struct engine *e);
+bool restore_reload(struct engine *e);
+
+#endif

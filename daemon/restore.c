@@ -1,0 +1,232 @@
+/* restore.c - the world from PostgreSQL: the single-writer lock, the load
+ * at start (one snapshot), the replay of events stored but not handled,
+ * and the reload of reference data on SIGHUP (on the read connection, so
+ * that it never holds up a commit). */
+#include "config.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "carewatchd.h"
+#include "db.h"
+#include "incident.h"
+#include "log.h"
+#include "mqtt.h"
+#include "reader.h"
+#include "store.h"
+#include "util.h"
+
+#define LOCK_POLL_S 0.5
+
+/* --- the single-writer lock -------------------------------------------- */
+
+static void
+lock_done_cb(void *arg, bool ok, bool lost, PGresult **res, int n, const char *err)
+{
+	struct engine *e = arg;
+	double now = now_wall();
+
+	e->locking = false;
+	if (!ok) {
+		log_err("event=db_lock_failed reason=\"%s\"", err ? err : "");
+		if (!lost)
+			retry_later(e, 2);
+		return;
+	}
+	if (PQgetvalue(res[0], 0, 0)[0] != 't') {
+		/* Another session holds it: a daemon killed a moment ago whose
+		 * backend still finishes its last batch, or a second daemon.
+		 * Asked again shortly; never a wait inside PostgreSQL, so the
+		 * connection stays free and a stall stays visible. */
+		if (e->lock_wait_since == 0) {
+			e->lock_wait_since = now;
+			log_warn("event=db_lock_wait holder_pid=%s",
+				 PQgetvalue(res[0], 0, 1));
+		} else if ((long)(now - e->lock_wait_since) % 30 == 0) {
+			log_warn("event=db_lock_wait holder_pid=%s waited_s=%.0f",
+				 PQgetvalue(res[0], 0, 1), now - e->lock_wait_since);
+		}
+		retry_later(e, LOCK_POLL_S);
+		return;
+	}
+	e->locked = true;
+	e->lock_wait_since = 0;
+	log_info("event=db_locked");
+	if (e->phase == PH_INIT)
+		restore_load(e);
+	else
+		engine_kick(e);
+}
+
+/* Takes the session-level advisory lock that makes this daemon the only
+ * writer of the database. Loading only once it is ours means loading only
+ * after a dead predecessor's last batch is committed or gone. */
+void
+restore_lock(struct engine *e)
+{
+	static const struct db_query q = {
+	    .sql = "SELECT pg_try_advisory_lock(hashtext('carewatchd')), "
+		   "coalesce((SELECT string_agg(pid::text, ',') FROM pg_locks "
+		   "WHERE locktype = 'advisory' AND granted "
+		   "AND objid = hashtext('carewatchd')::oid), '')"};
+
+	if (e->locking || e->locked || evtimer_pending(e->retry_ev, NULL))
+		return;
+	if (db_run(e->db, &q, 1, lock_done_cb, e) == 0)
+		e->locking = true;
+}
+
+/* --- start-up load and replay ------------------------------------------ */
+
+static void
+restore_incidents(struct engine *e, PGresult *ri, PGresult *ro)
+{
+	struct incident **list;
+	int i, n;
+
+	list = store_load_incidents(ri, ro, &n);
+	for (i = 0; i < n; i++) {
+		incident_restore(&e->w, list[i]);
+		timers_arm(e, list[i]);
+		/* the first copy of a pending offer may have died with us */
+		incident_republish(&e->w, list[i], now_wall());
+	}
+	free(list);
+}
+
+/* Runs the core on events stored but not handled before the last stop,
+ * as of when they were received. */
+static size_t
+replay_unhandled(struct engine *e, PGresult *r)
+{
+	size_t n = 0;
+	int i;
+
+	for (i = 0; i < PQntuples(r); i++) {
+		struct devevent ev;
+		struct handled h;
+		struct device *d;
+
+		memset(&h, 0, sizeof(h));
+		if (store_unhandled_event(r, i, h.device_id, sizeof(h.device_id), &ev) ==
+			0 &&
+		    (d = hmap_get(&e->w.devices, h.device_id)) != NULL)
+			h.incident_id = incident_on_event(&e->w, d, &ev, now_wall());
+		str_copy(h.event_id, ev.id, sizeof(h.event_id));
+		VEC_PUSH(e->w.fx.handled, h);
+		n++;
+	}
+	engine_drain(e);
+	return n;
+}
+
+static void
+load_done_cb(void *arg, bool ok, bool lost, PGresult **res, int n, const char *err)
+{
+	struct engine *e = arg;
+	double t0 = now_wall();
+	size_t replayed;
+	int64_t maxid;
+
+	if (!ok) {
+		log_err("event=load_failed reason=\"%s\"", err ? err : "");
+		e->phase = PH_INIT; /* tried again when the database is up */
+		if (!lost)
+			retry_later(e, 2);
+		return;
+	}
+	store_load_elders(&e->w, res[1]);
+	store_load_devices(&e->w, res[2]);
+	store_load_responders(&e->w, res[3], res[4]);
+	world_index(&e->w);
+	maxid = strtoll(PQgetvalue(res[7], 0, 0), NULL, 10);
+	if (maxid + 1 > e->w.next_incident_id)
+		e->w.next_incident_id = maxid + 1;
+	restore_incidents(e, res[5], res[6]);
+	if (e->phase == PH_STOPPING) {
+		engine_kick(e);
+		return;
+	}
+	e->phase = PH_RUNNING;
+	replayed = replay_unhandled(e, res[8]);
+	log_info("event=loaded elders=%zu devices=%zu responders=%zu incidents_open=%zu "
+		 "replayed=%zu ms=%.1f",
+		 e->w.elders.len, e->w.devices.len, e->w.responders.len, e->w.n_open,
+		 replayed, (now_wall() - t0) * 1000);
+	route_update_hold(e);
+	if (batch_has_rows(e->next)) {
+		e->next->replay = true; /* the broker waits for this commit */
+	} else {
+		e->mqtt_started = true;
+		mqtt_start(e->mqtt);
+	}
+	engine_kick(e);
+}
+
+/* Loads everything in one snapshot, not one per statement. */
+void
+restore_load(struct engine *e)
+{
+	static const char *const *const sql[] = {
+	    &SQL_LOAD_ELDERS,	  &SQL_LOAD_DEVICES,   &SQL_LOAD_STATIONS,
+	    &SQL_LOAD_VOLUNTEERS, &SQL_LOAD_INCIDENTS, &SQL_LOAD_OFFERS,
+	    &SQL_LOAD_MAXID,	  &SQL_LOAD_UNHANDLED,
+	};
+	struct db_query q[10];
+	int i;
+
+	memset(q, 0, sizeof(q));
+	q[0].sql = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
+	for (i = 0; i < 8; i++)
+		q[i + 1].sql = *sql[i];
+	q[9].sql = "COMMIT";
+	e->phase = PH_LOADING;
+	if (db_run(e->db, q, 10, load_done_cb, e) < 0)
+		e->phase = PH_INIT;
+}
+
+/* --- reload ------------------------------------------------------------ */
+
+static void
+reload_done_cb(void *arg, bool ok, bool lost, PGresult **res, int n, const char *err)
+{
+	struct engine *e = arg;
+
+	e->reloading = false;
+	if (!ok) {
+		log_err("event=reference_reload_failed reason=\"%s\"", err ? err : "");
+		e->reload_wanted = true; /* asked again at the next kick */
+		retry_later(e, 2);
+		return;
+	}
+	store_load_elders(&e->w, res[1]);
+	store_load_devices(&e->w, res[2]);
+	store_load_responders(&e->w, res[3], res[4]);
+	world_index(&e->w);
+	log_info("event=reference_reloaded elders=%zu devices=%zu responders=%zu",
+		 e->w.elders.len, e->w.devices.len, e->w.responders.len);
+	engine_kick(e);
+}
+
+/* Re-reads elders, devices, stations and volunteers (SIGHUP) in one
+ * snapshot on the read connection; applied in place when it answers. */
+bool
+restore_reload(struct engine *e)
+{
+	struct db_query q[6];
+
+	memset(q, 0, sizeof(q));
+	q[0].sql = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
+	q[1].sql = SQL_LOAD_ELDERS;
+	q[2].sql = SQL_LOAD_DEVICES;
+	q[3].sql = SQL_LOAD_STATIONS;
+	q[4].sql = SQL_LOAD_VOLUNTEERS;
+	q[5].sql = "COMMIT";
+	if (reader_query(e->rd, q, 6, reload_done_cb, e) < 0)
+		return false;
+	e->reload_wanted = false;
+	e->reloading = true;
+	return true;
+}

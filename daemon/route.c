@@ -1,0 +1,208 @@
+/* route.c - what the broker delivers, sorted into the batch being built:
+ * device events and status, responder replies and visit records; anything
+ * else is a dead letter. Nothing here acknowledges: the commit does. */
+#include "config.h"
+
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "carewatchd.h"
+#include "incident.h"
+#include "log.h"
+#include "mqtt.h"
+#include "store.h"
+#include "util.h"
+
+#define DEAD_KEEP 65536 /* bytes of a rejected payload kept */
+
+/* Pauses reading while a batch of received messages waits for its commit
+ * (see mqtt.c), or while the next batch is full. */
+void
+route_update_hold(struct engine *e)
+{
+	bool hold = e->phase != PH_RUNNING || (e->flight && e->flight->inbound > 0) ||
+		    e->next->inbound >= (size_t)e->conf.batch_max;
+
+	if (e->mqtt)
+		mqtt_hold(e->mqtt, hold);
+}
+
+/* Rejects a message: stored whole (base64) and announced on the deadletter
+ * topic once stored. */
+static void
+dead_letter(struct engine *e, const char *topic, const char *reason, const void *payload,
+	    size_t len, double now)
+{
+	char esc[160];
+	struct pub p;
+	json_t *row;
+	size_t keep = len > DEAD_KEEP ? DEAD_KEEP : len;
+
+	row = store_dead_row(topic, len > keep ? "oversize (truncated)" : reason, payload,
+			     keep, now);
+	render_dead(e->conf.topic_prefix, json_string_value(json_object_get(row, "t")),
+		    reason, json_string_value(json_object_get(row, "p")), &p);
+	batch_add(e->next, Q_DEAD, row);
+	batch_pub(e->next, &p);
+	e->n_dead++;
+	log_warn("event=dead_letter reason=\"%s\" topic=\"%s\" bytes=%zu", reason,
+		 log_esc(esc, sizeof(esc), topic, strlen(topic)), len);
+}
+
+static void
+route_event(struct engine *e, const char *topic, const char *dev_id, const void *payload,
+	    int len, double now)
+{
+	struct localtime_cw lt;
+	struct pend_ev pe;
+	struct device *d;
+	const char *why;
+	char key[2 * ID_MAX + 2], esc[4 * ID_MAX + 8];
+	int prio;
+
+	if ((d = hmap_get(&e->w.devices, dev_id)) == NULL) {
+		dead_letter(e, topic, "unknown device", payload, (size_t)len, now);
+		return;
+	}
+	memset(&pe, 0, sizeof(pe));
+	if ((why = ingest_parse_event(payload, (size_t)len, &pe.ev)) != NULL) {
+		dead_letter(e, topic, why, payload, (size_t)len, now);
+		return;
+	}
+	pe.ev.received = now;
+	snprintf(key, sizeof(key), "%s/%s", d->id, pe.ev.id);
+	if (hmap_get(&e->next->evkeys, key) != NULL) {
+		/* the same event twice in one batch: the copy changes nothing */
+		free(pe.ev.data);
+		return;
+	}
+	/* by receive time: a device's clock must not decide a priority */
+	local_time(now, &lt);
+	prio = classify_priority(pe.ev.type, pe.ev.clear, d->elder, &lt,
+				 e->w.p.night_from, e->w.p.night_to);
+	pe.dev = d;
+	pe.key = xstrdup(key);
+	pe.process = prio > 0 || pe.ev.clear;
+	batch_add(e->next, Q_EVENTS, store_event_row(d->id, &pe.ev, now, !pe.process));
+	VEC_PUSH(e->next->evs, pe);
+	/* the value is the event's index + 1 (0 would read as absent) */
+	hmap_put(&e->next->evkeys, pe.key, (void *)(uintptr_t)e->next->evs.n);
+	e->n_events++;
+	/* event ids come from devices: escaped like any untrusted text */
+	log_esc(esc, sizeof(esc), pe.ev.id, strlen(pe.ev.id));
+	if (prio > 0)
+		log_info("event=alarm device=%s id=\"%s\" type=%s priority=%d", d->id,
+			 esc, ev_type_name(pe.ev.type), prio);
+	else
+		log_debug("event=device_event device=%s id=\"%s\" type=%s", d->id, esc,
+			  ev_type_name(pe.ev.type));
+}
+
+static void
+route_status(struct engine *e, const char *topic, const char *dev_id, const void *payload,
+	     int len, double now)
+{
+	const char *why;
+	char key[ID_MAX + 2];
+	bool online;
+
+	if (hmap_get(&e->w.devices, dev_id) == NULL) {
+		dead_letter(e, topic, "unknown device", payload, (size_t)len, now);
+		return;
+	}
+	if ((why = ingest_parse_status(payload, (size_t)len, &online)) != NULL) {
+		dead_letter(e, topic, why, payload, (size_t)len, now);
+		return;
+	}
+	/* one row per device and batch: the last status received wins */
+	snprintf(key, sizeof(key), "s%s", dev_id);
+	batch_keyed(e->next, Q_STATUS, key, store_status_row(dev_id, online, now));
+}
+
+static void
+route_reply(struct engine *e, const char *topic, const char *resp_id, const void *payload,
+	    int len, double now)
+{
+	struct reply r;
+	const char *why;
+
+	if ((why = ingest_parse_reply(payload, (size_t)len, &r)) != NULL) {
+		dead_letter(e, topic, why, payload, (size_t)len, now);
+		return;
+	}
+	/* Replies act at once; their effects commit in the same batch as the
+	 * reply row, and nothing is published before that commit. */
+	why = incident_on_reply(&e->w, resp_id, &r, now);
+	if (why != NULL)
+		log_warn("event=reply_rejected responder=%s incident=%" PRId64
+			 " action=%s reason=\"%s\"",
+			 resp_id, r.incident, reply_action_name(r.action), why);
+	batch_add(e->next, Q_REPLIES, store_reply_row(resp_id, &r, now, why));
+	e->n_replies++;
+	engine_drain(e);
+}
+
+/* A visit record: stored (idempotent on responder and visit id), counted by
+ * the visit-rate report when in person. */
+static void
+route_visit(struct engine *e, const char *topic, const char *resp_id, const void *payload,
+	    int len, double now)
+{
+	struct visit v;
+	const char *why;
+	char id[sizeof(v.id) + ID_MAX + 2];
+
+	if ((why = ingest_parse_visit(payload, (size_t)len, &v)) != NULL) {
+		dead_letter(e, topic, why, payload, (size_t)len, now);
+		return;
+	}
+	if (hmap_get(&e->w.elders, v.elder_id) == NULL) {
+		dead_letter(e, topic, "unknown elder", payload, (size_t)len, now);
+		return;
+	}
+	/* visit ids are the responder's own: keep them apart per responder */
+	snprintf(id, sizeof(id), "%s:%s", resp_id, v.id);
+	str_copy(v.id, id, sizeof(v.id));
+	str_copy(v.responder_id, resp_id, sizeof(v.responder_id));
+	batch_add(e->next, Q_VISITS, store_visit_row(&v));
+	log_info("event=visit responder=%s elder=%s kind=%s in_person=%d", resp_id,
+		 v.elder_id, v.kind, v.in_person);
+}
+
+/* The broker's message callback: every message lands in the next batch,
+ * as a row or as a dead letter. */
+void
+route_message_cb(void *arg, const char *topic, const void *payload, int len)
+{
+	struct engine *e = arg;
+	char id[ID_MAX + 1];
+	double now = now_wall();
+
+	e->next->inbound++;
+	if (len > e->conf.payload_max) {
+		dead_letter(e, topic, "oversize", payload, (size_t)len, now);
+		return;
+	}
+	switch (topic_parse(e->conf.topic_prefix, topic, id)) {
+	case TOPIC_DEV_EVENT:
+		route_event(e, topic, id, payload, len, now);
+		break;
+	case TOPIC_DEV_STATUS:
+		route_status(e, topic, id, payload, len, now);
+		break;
+	case TOPIC_RESP_REPLY:
+		route_reply(e, topic, id, payload, len, now);
+		break;
+	case TOPIC_RESP_VISIT:
+		route_visit(e, topic, id, payload, len, now);
+		break;
+	default:
+		dead_letter(e, topic, "unknown topic", payload, (size_t)len, now);
+		break;
+	}
+	if (e->next->inbound >= (size_t)e->conf.batch_max)
+		route_update_hold(e);
+}

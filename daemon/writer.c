@@ -1,0 +1,316 @@
+/* writer.c - the batch writer and the outbox.
+ *
+ * Everything that must reach PostgreSQL is collected in the batch being
+ * built ("next"). One batch at a time is in flight: its statements are
+ * pipelined and run in one implicit transaction. While a batch that carries
+ * received messages is in flight, reading from the broker pauses, so that
+ * once it commits every message received so far is durable and
+ * libmosquitto's queued PUBACKs may go out (see mqtt.c).
+ *
+ * Two phases per alarm. A device event is first stored (handled = false
+ * when it may open or touch an incident). After that commit the core runs
+ * on it; the incident rows, offers and "handled" mark it produces go into
+ * the next batch, and the messages they cause (offers, the event ack) are
+ * published only after that batch commits. A crash in between leaves the
+ * event unhandled in the database; start-up replays it. */
+#include "config.h"
+
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "carewatchd.h"
+#include "db.h"
+#include "incident.h"
+#include "log.h"
+#include "mqtt.h"
+#include "store.h"
+#include "util.h"
+
+#define RECENT_MAX 65536 /* event keys processed by this process */
+
+/* --- recent keys --------------------------------------------------------- */
+
+static bool
+recent_has(struct engine *e, const char *key)
+{
+	return hmap_get(&e->recent, key) != NULL;
+}
+
+static void
+recent_add(struct engine *e, const char *key)
+{
+	char *old, *k = xstrdup(key);
+
+	if (e->ring == NULL)
+		e->ring = xcalloc(RECENT_MAX, sizeof(char *));
+	old = e->ring[e->ring_pos];
+	if (old) {
+		hmap_del(&e->recent, old);
+		free(old);
+	}
+	e->ring[e->ring_pos] = k;
+	e->ring_pos = (e->ring_pos + 1) % RECENT_MAX;
+	hmap_put(&e->recent, k, k);
+}
+
+/* Frees the keys of processed events (engine_free). */
+void
+writer_free(struct engine *e)
+{
+	size_t i;
+
+	if (e->ring)
+		for (i = 0; i < RECENT_MAX; i++)
+			free(e->ring[i]);
+	free(e->ring);
+	hmap_free(&e->recent);
+	for (i = 0; i < e->outbox.n; i++)
+		pub_free(&e->outbox.v[i]);
+	free(e->outbox.v);
+}
+
+/* --- publishing ---------------------------------------------------------- */
+
+/* Hands a message to the broker, or keeps it (in order) while the broker
+ * is away: it was committed, so it must still go out. Takes p's strings. */
+void
+publish_now(struct engine *e, struct pub *p)
+{
+	if (e->mqtt && mqtt_connected(e->mqtt) && e->outbox.n == 0) {
+		mqtt_publish(e->mqtt, p->topic, p->payload, false);
+		pub_free(p);
+		return;
+	}
+	VEC_PUSH(e->outbox, *p);
+	p->topic = p->payload = NULL;
+}
+
+void
+outbox_flush(struct engine *e)
+{
+	size_t i;
+
+	for (i = 0; i < e->outbox.n; i++) {
+		mqtt_publish(e->mqtt, e->outbox.v[i].topic, e->outbox.v[i].payload,
+			     false);
+		pub_free(&e->outbox.v[i]);
+	}
+	if (e->outbox.n)
+		log_info("event=outbox_flushed messages=%zu", e->outbox.n);
+	e->outbox.n = 0;
+}
+
+/* --- effects --------------------------------------------------------------- */
+
+/* Moves the core's effects into the batch being built (rows to write,
+ * messages to send once they are written) and re-arms timers. */
+void
+engine_drain(struct engine *e)
+{
+	struct effects *fx = &e->w.fx;
+	struct batch *b = e->next;
+	char key[48];
+	struct pub p;
+	size_t i;
+	int k;
+
+	effects_settle(&e->w);
+	for (i = 0; i < fx->out.n; i++)
+		if (render_effect(e->conf.topic_prefix, &fx->out.v[i], &p) == 0)
+			batch_pub(b, &p);
+	for (i = 0; i < fx->dirty.n; i++) {
+		struct incident *inc = fx->dirty.v[i];
+
+		snprintf(key, sizeof(key), "i%" PRId64, inc->id);
+		batch_keyed(b, Q_INC, key, store_incident_row(inc));
+		for (k = 0; k < inc->noffers; k++) {
+			snprintf(key, sizeof(key), "o%" PRId64 "/%d", inc->id, k);
+			batch_keyed(b, Q_OFFERS, key,
+				    store_offer_row(inc, &inc->offers[k]));
+		}
+		inc->dirty = false;
+		if (inc->state == INC_RESOLVED) {
+			timers_free(e, inc);
+			incident_free(inc); /* its rows are serialised above */
+		} else {
+			timers_arm(e, inc);
+		}
+	}
+	for (i = 0; i < fx->hist.n; i++)
+		batch_add(b, Q_HIST, store_hist_row(&fx->hist.v[i]));
+	for (i = 0; i < fx->handled.n; i++)
+		batch_add(b, Q_HANDLED, store_handled_row(&fx->handled.v[i]));
+	for (i = 0; i < fx->visits.n; i++)
+		batch_add(b, Q_VISITS, store_visit_row(&fx->visits.v[i]));
+	effects_clear(fx);
+}
+
+/* --- commit ---------------------------------------------------------------- */
+
+/* Runs the core on the events this commit stored for the first time. */
+static void
+process_committed(struct engine *e, struct batch *b, PGresult *ins)
+{
+	char key[2 * ID_MAX + 2];
+	double now = now_wall();
+	struct pub p;
+	size_t i;
+	int r;
+
+	if (ins != NULL && PQresultStatus(ins) == PGRES_TUPLES_OK) {
+		for (r = 0; r < PQntuples(ins); r++) {
+			void *hit;
+
+			snprintf(key, sizeof(key), "%s/%s", PQgetvalue(ins, r, 0),
+				 PQgetvalue(ins, r, 1));
+			if ((hit = hmap_get(&b->evkeys, key)) != NULL)
+				b->evs.v[(uintptr_t)hit - 1].returned = true;
+		}
+	}
+	for (i = 0; i < b->evs.n; i++) {
+		struct pend_ev *pe = &b->evs.v[i];
+		struct handled h;
+		int64_t inc;
+
+		if (!pe->returned || !pe->process || recent_has(e, pe->key)) {
+			render_ack(e->conf.topic_prefix, pe->dev->id, pe->ev.id, 0, &p);
+			publish_now(e, &p);
+			continue;
+		}
+		recent_add(e, pe->key);
+		inc = incident_on_event(&e->w, pe->dev, &pe->ev, now);
+		memset(&h, 0, sizeof(h));
+		str_copy(h.device_id, pe->dev->id, sizeof(h.device_id));
+		str_copy(h.event_id, pe->ev.id, sizeof(h.event_id));
+		h.incident_id = inc;
+		VEC_PUSH(e->w.fx.handled, h);
+		engine_drain(e);
+		/* the ack names the incident, so it waits for the incident's row */
+		render_ack(e->conf.topic_prefix, pe->dev->id, pe->ev.id, inc, &p);
+		batch_pub(e->next, &p);
+	}
+}
+
+static void batch_send(struct engine *e);
+
+static void
+batch_done_cb(void *arg, bool ok, bool lost, PGresult **res, int n, const char *err)
+{
+	struct engine *e = arg;
+	struct batch *b = e->flight;
+	PGresult *ins = NULL;
+	size_t i;
+	int q;
+
+	if (!ok) {
+		e->flight_failed = true;
+		log_err("event=batch_failed rows_inbound=%zu lost=%d reason=\"%s\"",
+			b->inbound, lost, err ? err : "");
+		if (!lost)
+			retry_later(e, 1);
+		return; /* resent when the database is back (or after the pause) */
+	}
+	e->flight = NULL;
+	e->flight_failed = false;
+	e->n_batches++;
+	e->progress_at = now_wall();
+	for (q = 0; q < b->nq && q < n; q++)
+		if (b->qkind[q] == Q_EVENTS)
+			ins = res[q];
+	/* What this batch's state changes caused goes out now. */
+	for (i = 0; i < b->pubs.n; i++)
+		publish_now(e, &b->pubs.v[i]);
+	process_committed(e, b, ins);
+	if (e->mqtt)
+		mqtt_committed(e->mqtt, b->inbound);
+	batch_committed(b, true);
+	if (b->replay && e->phase == PH_RUNNING && !e->mqtt_started) {
+		e->mqtt_started = true;
+		mqtt_start(e->mqtt);
+	}
+	batch_free(b);
+	route_update_hold(e);
+	engine_kick(e);
+}
+
+/* Sends the batch in flight as one pipelined transaction; when it cannot
+ * be sent now it is marked failed, so that the next kick sends it again. */
+static void
+batch_send(struct engine *e)
+{
+	struct db_query q[Q__COUNT];
+	const char *sql[Q__COUNT], *param[Q__COUNT];
+	int i, n;
+
+	memset(q, 0, sizeof(q));
+	n = batch_queries(e->flight, sql, param, Q__COUNT);
+	for (i = 0; i < n; i++) {
+		q[i].sql = sql[i];
+		q[i].nparams = 1;
+		q[i].params[0] = param[i];
+	}
+	e->flight_since = now_wall();
+	if (db_run(e->db, q, n, batch_done_cb, e) < 0) {
+		e->flight_failed = true;
+		log_debug("event=batch_deferred reason=db_unavailable");
+	}
+}
+
+/* Sends the batch being built when nothing is in flight, or the failed
+ * one again; starts a wanted reload between batches. */
+void
+engine_kick(struct engine *e)
+{
+	struct batch *b;
+	size_t i;
+
+	if (!e->locked) {
+		if (db_idle(e->db))
+			restore_lock(e);
+		return;
+	}
+	if (e->flight != NULL) {
+		if (e->flight_failed && db_idle(e->db) &&
+		    !evtimer_pending(e->retry_ev, NULL)) {
+			e->flight_failed = false;
+			batch_send(e);
+		}
+		return;
+	}
+	if (e->reload_wanted && !e->reloading && e->phase == PH_RUNNING)
+		restore_reload(e);
+	b = e->next;
+	if (!batch_has_rows(b)) {
+		/* Nothing to store: what is queued may go at once. */
+		for (i = 0; i < b->pubs.n; i++)
+			publish_now(e, &b->pubs.v[i]);
+		if (e->mqtt && b->inbound)
+			mqtt_committed(e->mqtt, b->inbound);
+		batch_committed(b, true);
+		if (b->pubs.n || b->inbound) {
+			batch_free(b);
+			e->next = batch_new();
+		}
+		e->progress_at = now_wall();
+		return;
+	}
+	if (!db_idle(e->db))
+		return;
+	e->flight = b;
+	e->next = batch_new();
+	route_update_hold(e);
+	batch_send(e);
+}
+
+/* Tries the load, the lock or the failed batch again after secs; a lost
+ * connection needs no timer: the database's return does it. */
+void
+retry_later(struct engine *e, double secs)
+{
+	struct timeval tv = {(long)secs, (long)((secs - (double)(long)secs) * 1e6)};
+
+	evtimer_add(e->retry_ev, &tv);
+}

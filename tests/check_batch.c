@@ -1,0 +1,135 @@
+/* check_batch.c - the batch builder: one row per key with the last state
+ * winning, and the commit callbacks */
+#include "config.h"
+
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "carewatchd.h"
+#include "store.h"
+
+static struct batch *b;
+
+static void
+setup(void)
+{
+	b = batch_new();
+}
+
+static void
+teardown(void)
+{
+	batch_free(b);
+}
+
+/* A device's will (offline) and its return (online) in one batch: one row,
+ * the later one. */
+START_TEST(status_last_wins)
+{
+	const char *sql[Q__COUNT], *param[Q__COUNT];
+	json_t *rows;
+	int n;
+
+	batch_keyed(b, Q_STATUS, "sD1", store_status_row("D1", false, 100));
+	batch_keyed(b, Q_STATUS, "sD2", store_status_row("D2", false, 100));
+	batch_keyed(b, Q_STATUS, "sD1", store_status_row("D1", true, 101));
+	ck_assert_uint_eq(json_array_size(b->rows[Q_STATUS]), 2);
+	n = batch_queries(b, sql, param, Q__COUNT);
+	ck_assert_int_eq(n, 1);
+	ck_assert_ptr_eq(sql[0], SQL_UPDATE_STATUS);
+	rows = json_loads(param[0], 0, NULL);
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(rows, 0), "d")),
+			 "D1");
+	ck_assert(json_is_true(json_object_get(json_array_get(rows, 0), "o")));
+	ck_assert(json_is_false(json_object_get(json_array_get(rows, 1), "o")));
+	json_decref(rows);
+}
+END_TEST
+
+START_TEST(statements_in_order)
+{
+	const char *sql[Q__COUNT], *param[Q__COUNT];
+	struct visit v;
+
+	memset(&v, 0, sizeof(v));
+	strcpy(v.id, "V1:v-1");
+	strcpy(v.elder_id, "E1");
+	strcpy(v.kind, "phone");
+	v.in_person = false;
+	strcpy(v.note, "called, all well");
+	ck_assert(!batch_has_rows(b));
+	batch_add(b, Q_VISITS, store_visit_row(&v));
+	batch_keyed(b, Q_STATUS, "sD1", store_status_row("D1", true, 1));
+	ck_assert(batch_has_rows(b));
+	ck_assert_int_eq(batch_queries(b, sql, param, Q__COUNT), 2);
+	ck_assert_ptr_eq(sql[0], SQL_UPDATE_STATUS);
+	ck_assert_ptr_eq(sql[1], SQL_INSERT_VISITS);
+	/* the visit row carries in_person and the note to the statement */
+	ck_assert_ptr_nonnull(strstr(param[1], "\"ip\":false"));
+	ck_assert_ptr_nonnull(strstr(param[1], "called, all well"));
+	ck_assert_ptr_nonnull(strstr(SQL_INSERT_VISITS, "ip boolean"));
+	ck_assert_ptr_nonnull(strstr(SQL_INSERT_VISITS, "n text"));
+}
+END_TEST
+
+static int calls, oks;
+
+static void
+on_commit(void *arg, bool ok)
+{
+	calls += *(int *)arg;
+	oks += ok;
+}
+
+START_TEST(commit_callbacks_once)
+{
+	int one = 1, ten = 10;
+
+	calls = oks = 0;
+	batch_on_commit(b, on_commit, &one);
+	batch_on_commit(b, on_commit, &ten);
+	batch_committed(b, true);
+	ck_assert_int_eq(calls, 11);
+	ck_assert_int_eq(oks, 2);
+	batch_committed(b, false); /* told once only */
+	ck_assert_int_eq(calls, 11);
+}
+END_TEST
+
+/* The offer row carries its window, so that a shortened or extended
+ * deadline is what a restart reloads. */
+START_TEST(offer_upsert_writes_deadline)
+{
+	ck_assert_ptr_nonnull(strstr(SQL_UPSERT_OFFERS, "deadline = excluded.deadline"));
+	ck_assert_ptr_nonnull(
+	    strstr(SQL_UPSERT_OFFERS, "offered_at = excluded.offered_at"));
+}
+END_TEST
+
+static Suite *
+batch_suite(void)
+{
+	Suite *s = suite_create("batch");
+	TCase *tc = tcase_create("rows");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, status_last_wins);
+	tcase_add_test(tc, statements_in_order);
+	tcase_add_test(tc, commit_callbacks_once);
+	tcase_add_test(tc, offer_upsert_writes_deadline);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(batch_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
