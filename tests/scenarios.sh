@@ -116,12 +116,14 @@ topic_prefix = $P
 keepalive = 10
 [database]
 conninfo = host=127.0.0.1 port=$CW_PGPORT dbname=$DB user=postgres
+commit_timeout_s = ${T_COMMIT:-10}
 [dispatch]
 offer_timeout_p1_s = ${T_P1:-5}
-offer_timeout_p2_s = 5
+offer_timeout_p2_s = ${T_P2:-5}
 max_offers = 3
 escalate_after_s = ${T_ESC:-60}
 retry_s = 1
+${NIGHT:+night = $NIGHT}
 [spool]
 dir = $SDIR
 [privacy]
@@ -130,7 +132,7 @@ INI
 }
 
 daemon_start() {
-	"$CWD_BIN" -c "$CONF" >>"$SDIR/daemon.log" 2>&1 &
+	env ${DAEMON_ENV:-} "$CWD_BIN" -c "$CONF" >>"$SDIR/daemon.log" 2>&1 &
 	DAEMON_PID=$!
 	local start_lines
 	start_lines=$1
@@ -201,8 +203,10 @@ scenario_end() {
 	fi
 }
 
+# ONLY=fn1,fn2 runs just those scenarios (for a developer; CI runs all).
 run() { # name function
 	local name=$1 fn=$2
+	if [[ -n ${ONLY:-} && ,$ONLY, != *",$fn,"* ]]; then return 0; fi
 	echo "--- $name"
 	if $fn && scenario_end; then
 		pass=$((pass + 1))
@@ -268,6 +272,8 @@ D2,smoke,E1,native,,600
 D3,water_leak,E1,native,,
 D4,sos_button,E2,native,,600
 D5,smoke,E2,native,,600
+D6,water_leak,E2,native,,
+D7,door,E1,native,,
 CSV
 	# the test ID number gets its real check digit (GB 11643, ISO 7064)
 	local base=14042619480302123 w=(7 9 10 5 8 4 2 1 6 3 7 9 10 5 8 4 2) sum=0 i
@@ -599,7 +605,13 @@ s_visit_record() {
 	pub resp/V2/visit '{"id":"v-78","elder":"NOBODY","at":"2026-11-20T10:00:00+08:00"}'
 	wait_msg 5 deadletter '"reason":"unknown elder"' || return 1
 	wait_sql 5 "SELECT count(*) FROM visits WHERE elder_id='E1'" 1 || return 1
-	expect_eq "V1:v-77|V1|routine|t|2026-11-20 02:00:00" "$(sql "SELECT id, responder_id, kind, in_person, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') FROM visits")" "visit row" || return 1
+	expect_eq "V1:v-77|V1|routine|t|2026-11-20 02:00:00|well, needs coal" "$(sql "SELECT id, responder_id, kind, in_person, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), note FROM visits")" "visit row" || return 1
+	# a phone call is recorded as one, not as an in-person visit
+	pub resp/V2/visit '{"id":"v-79","elder":"E1","at":"2026-11-21T10:00:00+08:00","kind":"phone","in_person":false,"note":"by phone: fine"}'
+	pub resp/V2/visit '{"id":"v-80","elder":"E1","at":"2026-11-21T11:00:00+08:00","kind":"phone","in_person":true}'
+	wait_msg 5 deadletter '"reason":"a phone visit is not in person"' || return 1
+	wait_sql 5 "SELECT in_person || ':' || note FROM visits WHERE id='V2:v-79'" "false:by phone: fine" || return 1
+	expect_eq 1 "$(sql "SELECT count(*) FROM visits WHERE in_person")" "in-person visits" || return 1
 }
 
 # A device imported while the daemon runs is known after SIGHUP.
@@ -634,6 +646,140 @@ s_db_away_holds_offers() {
 	expect_eq 0 "$(count_msgs dispatch/V2 .)" "offers to V2 at recovery" || return 1
 	wait_msg 10 dispatch/V2 '"offer":2' || return 1
 	expect_eq 0 "$(count_msgs dispatch/V3 .)" "offers to V3" || return 1
+}
+
+# A P2 offer (long window) cut to the P1 window by an SOS for the same elder:
+# the shorter deadline is stored, so a kill -9 and restart keep it.
+s_offer_window_persisted() {
+	T_P1=3 T_P2=60 scenario_begin window || return 1
+	local inc
+	pub dev/D6/event '{"id":"w-1","type":"water_leak"}'
+	wait_msg 5 dispatch/V1 '"respond_within_s":60' || return 1
+	inc=$(offer_incident V1)
+	pub dev/D4/event '{"id":"e-w","type":"sos"}'
+	wait_msg 5 dispatch/V1 '"respond_within_s":3' || return 1
+	wait_sql 5 "SELECT round(extract(epoch from deadline - offered_at)) FROM offers WHERE incident_id=$inc AND seq=1" 3 || return 1
+	note "ok: the shortened window is in the database"
+	daemon_kill KILL
+	daemon_start "$(grep -c 'event=ready' "$SDIR/daemon.log")" || return 1
+	# the life alarm moves on within its own window, not the welfare one
+	wait_msg 8 dispatch/V2 '"offer":2' || return 1
+	expect_eq "timeout,pending" "$(sql "SELECT string_agg(answer, ',' ORDER BY seq) FROM offers WHERE incident_id=$inc")" "answers" || return 1
+}
+
+# Two statuses of one device in one publish burst: the last one stands.
+s_status_last_wins() {
+	scenario_begin status || return 1
+	printf '%s\n' offline online offline online >"$SDIR/st.txt"
+	mosquitto_pub -h 127.0.0.1 -p "$CW_MQ_PORT" -q 1 -t "$P/dev/D1/status" -l <"$SDIR/st.txt"
+	wait_sql 5 "SELECT online FROM devices WHERE id='D1'" t || return 1
+	printf '%s\n' online offline >"$SDIR/st2.txt"
+	mosquitto_pub -h 127.0.0.1 -p "$CW_MQ_PORT" -q 1 -t "$P/dev/D4/status" -l <"$SDIR/st2.txt"
+	wait_sql 5 "SELECT online FROM devices WHERE id='D4'" f || return 1
+	# a probe behind them: every status was stored before it
+	pub dev/D1/event '{"id":"p-1","type":"heartbeat"}'
+	wait_msg 5 dev/D1/ack '"id":"p-1"' || return 1
+	expect_eq "true:false" "$(sql "SELECT (SELECT online FROM devices WHERE id='D1') || ':' || (SELECT online FROM devices WHERE id='D4')")" "last status of each device" || return 1
+}
+
+# An event stored but not handled before a stop is replayed as of when it
+# was received: a door opened at night is a night door alarm after dawn
+# too, and the incident opens at the time it was received. The device's
+# clock (ts, here the day) decides nothing.
+s_replay_receive_time() {
+	local h from to inc
+	h=$(TZ=Asia/Shanghai date +%H)
+	from=$(printf '%02d:00' $(((10#$h + 21) % 24)))
+	to=$(printf '%02d:00' $(((10#$h + 22) % 24)))
+	NIGHT="$from-$to" scenario_begin replay || return 1
+	daemon_kill TERM
+	# received 2.5 h ago (within the configured night), never handled
+	sql "INSERT INTO events (device_id, event_id, type, state, ts, received_at, handled) VALUES ('D7', 'door-1', 'door', 'alarm', now(), date_trunc('hour', now()) - interval '150 minutes', false)" >/dev/null || return 1
+	daemon_start "$(grep -c 'event=ready' "$SDIR/daemon.log")" || return 1
+	wait_msg 5 dispatch/V1 '"type":"door"' || return 1
+	inc=$(offer_incident V1)
+	expect_eq "1:door:true" "$(sql "SELECT priority || ':' || type || ':' || (opened_at = (SELECT received_at FROM events WHERE event_id='door-1')) FROM incidents WHERE id=$inc")" "priority, type, opened at receive time" || return 1
+	wait_sql 5 "SELECT handled FROM events WHERE event_id='door-1'" t || return 1
+	# the same door now, by day: stored, no incident
+	pub dev/D7/event '{"id":"door-2","type":"door"}'
+	wait_msg 5 dev/D7/ack '"id":"door-2"' || return 1
+	expect_eq 1 "$(sql "SELECT count(*) FROM incidents")" "incidents" || return 1
+}
+
+# Event ids come from devices: a quote and a key=value in one must not
+# forge a field of the log line.
+s_log_injection() {
+	scenario_begin loginj || return 1
+	pub dev/D5/event '{"id":"x\" event=forged","type":"smoke"}'
+	wait_msg 5 dev/D5/ack 'forged' || return 1
+	grep -q -F 'id="x\x22 event=forged"' "$SDIR/daemon.log" || die "escaped id in the log" || return 1
+	expect_eq 0 "$(grep -c -F 'id=x" event=forged' "$SDIR/daemon.log")" "unescaped ids in the log" || return 1
+}
+
+# An elder without a station: the low-battery ticket goes to the township's
+# regional center, is published, and can be closed.
+s_ticket_without_station() {
+	scenario_begin ticketrc || return 1
+	sql "INSERT INTO stations (id, name, kind, area_code, lat, lon) VALUES ('S_RC', '黎侯镇区域养老服务中心', 'regional_center', '140426100000', 36.52, 113.41)" >/dev/null || return 1
+	sql "UPDATE elders SET station_id = NULL WHERE id = 'E2'" >/dev/null || return 1
+	kill -HUP "$DAEMON_PID"
+	wait_until 5 "the reload" grep -q 'event=reference_reloaded' "$SDIR/daemon.log" || return 1
+	pub dev/D5/event '{"id":"lb-1","type":"low_battery","battery":5}'
+	wait_msg 5 dispatch/S_RC '"ticket":true' || return 1
+	local tk
+	tk=$(sql "SELECT id FROM incidents WHERE kind='ticket' AND elder_id='E2'")
+	expect_eq S_RC "$(sql "SELECT station_id FROM incidents WHERE id=$tk")" "ticket station" || return 1
+	reply S_RC "$tk" "done"
+	wait_sql 5 "SELECT state FROM incidents WHERE id=$tk" resolved || return 1
+}
+
+watchdog_count() { grep -c 'WATCHDOG=1' "$SDIR/notify.log" 2>/dev/null || true; }
+
+watchdog_after() { # epoch-seconds: a WATCHDOG=1 was received after it
+	awk -v t="$1" '$2 == "WATCHDOG=1" && $1 > t { f = 1 } END { exit !f }' "$SDIR/notify.log"
+}
+
+# A database backend that freezes mid-batch: the daemon drops the session
+# after its commit deadline, cannot take the writer lock back from the
+# frozen session, and must not look healthy: it withholds the watchdog.
+# Once the backend runs again everything is stored and the SOS offered.
+s_stall_withholds_watchdog() {
+	local sink_pid backend t_stall
+	SDIR=$WORK/t$((SEQ + 1))
+	mkdir -p "$SDIR"
+	"$top_builddir/tests/notify_sink" "$SDIR/notify.sock" "$SDIR/notify.log" 120 &
+	sink_pid=$!
+	wait_until 5 "the notify socket" test -S "$SDIR/notify.sock" || return 1
+	T_COMMIT=1 DAEMON_ENV="NOTIFY_SOCKET=$SDIR/notify.sock WATCHDOG_USEC=2000000" scenario_begin stall || { kill "$sink_pid"; return 1; }
+	wait_until 5 "READY=1" grep -q 'READY=1' "$SDIR/notify.log" || { kill "$sink_pid"; return 1; }
+	backend=$(sql "SELECT pid FROM pg_stat_activity WHERE application_name = 'carewatchd' AND datname = '$DB'")
+	[[ -n $backend ]] || { kill "$sink_pid"; die "no writer session found"; return 1; }
+	kill -STOP "$backend"
+	pub dev/D1/event '{"id":"e-st","type":"sos"}'
+	if ! wait_until 30 "the daemon to report a stall" grep -q 'event=stalled' "$SDIR/daemon.log"; then
+		kill -CONT "$backend"
+		kill "$sink_pid"
+		return 1
+	fi
+	t_stall=$(date +%s.%N)
+	grep -q 'event=db_down reason="no answer within' "$SDIR/daemon.log" || die "the commit deadline dropped the session" || { kill -CONT "$backend"; kill "$sink_pid"; return 1; }
+	# no watchdog ping while stalled (pings come every 0.5 s when healthy)
+	wait_until 5 "2 s to pass" elapsed_since "$t_stall" 2 || { kill -CONT "$backend"; kill "$sink_pid"; return 1; }
+	if watchdog_after "$(awk -v t="$t_stall" 'BEGIN { printf "%.3f", t + 0.6 }')"; then
+		kill -CONT "$backend"
+		kill "$sink_pid"
+		die "WATCHDOG=1 sent while stalled"
+		return 1
+	fi
+	note "ok: no WATCHDOG=1 while stalled"
+	kill -CONT "$backend"
+	wait_msg 30 dispatch/V1 '"offer":1' || { kill "$sink_pid"; return 1; }
+	wait_until 10 "progress to resume" grep -q 'event=progress_resumed' "$SDIR/daemon.log" || { kill "$sink_pid"; return 1; }
+	wait_until 5 "the watchdog to resume" watchdog_after "$(date +%s.%N)" || { kill "$sink_pid"; return 1; }
+	kill "$sink_pid"
+	wait "$sink_pid" 2>/dev/null
+	expect_eq 1 "$(sql "SELECT count(*) FROM events WHERE event_id='e-st'")" "stored once" || return 1
+	expect_eq 1 "$(sql "SELECT count(*) FROM incidents")" "incidents" || return 1
 }
 
 # carewatchd -n names the line of an unknown key or a bad value.
@@ -676,6 +822,12 @@ run "visit records are stored once" s_visit_record
 run "SIGHUP loads devices imported since start" s_reload_reference
 run "the database away while an offer is out -> no candidate burnt" s_db_away_holds_offers
 run "carewatchd -n reports bad configuration with its line" s_config_check
+run "a P1 raise shortens the offer window, also across a restart" s_offer_window_persisted
+run "offline then online in one burst -> online" s_status_last_wins
+run "replay classifies as of the receive time" s_replay_receive_time
+run "a quote in an event id cannot forge a log field" s_log_injection
+run "a ticket for an elder without a station -> regional center" s_ticket_without_station
+run "a frozen database backend -> stall reported, watchdog withheld" s_stall_withholds_watchdog
 
 echo
 if ((fail > 0)); then
