@@ -461,6 +461,31 @@ START_TEST(test_needs_restart_stale_bytes)
 END_TEST
 
 /* Builds the suite of every configuration test. */
+/* SIGHUP's swap: reloadable keys come from the new file, the others stay
+ * as the daemon started with them, whatever the new file says. */
+START_TEST(test_apply_reloadable)
+{
+	struct conf run, neu;
+
+	parse_ok(&run, "[mqtt]\nport = 1883\n[dispatch]\noffer_timeout_p1_s = 60\n");
+	parse_ok(&neu, "[mqtt]\nport = 8883\nhost = 10.0.0.1\n[dispatch]\n"
+		       "offer_timeout_p1_s = 0.5\nmax_offers = 7\nnight = 21:00-07:00\n"
+		       "timezone = UTC\n[daemon]\nverbose = on\nbatch_max = 10\n"
+		       "[database]\ncommit_timeout_s = 1\n");
+	ck_assert_int_gt(conf_apply_reloadable(&run, &neu), 5);
+	ck_assert_double_eq(run.offer_timeout_p1_s, 0.5);
+	ck_assert_int_eq(run.max_offers, 7);
+	ck_assert_str_eq(run.night, "21:00-07:00");
+	ck_assert(run.verbose);
+	ck_assert_int_eq(run.batch_max, 10);
+	/* restart-only keys keep their running values */
+	ck_assert_int_eq(run.mqtt_port, 1883);
+	ck_assert_str_eq(run.mqtt_host, "127.0.0.1");
+	ck_assert_str_eq(run.timezone, "Asia/Shanghai");
+	ck_assert_double_eq(run.commit_timeout_s, 10);
+}
+END_TEST
+
 static Suite *
 conf_suite(void)
 {
@@ -488,6 +513,7 @@ conf_suite(void)
 	tc = tcase_create("reload");
 	tcase_add_test(tc, test_needs_restart);
 	tcase_add_test(tc, test_needs_restart_stale_bytes);
+	tcase_add_test(tc, test_apply_reloadable);
 	suite_add_tcase(s, tc);
 	return s;
 }
