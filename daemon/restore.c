@@ -80,6 +80,17 @@ restore_lock(struct engine *e)
 
 /* --- start-up load and replay ------------------------------------------ */
 
+/* Applies elders, devices, stations and volunteers (res[0..3], in the
+ * order of the load and the reload) and rebuilds the dispatch index. */
+static void
+load_reference(struct engine *e, PGresult **res)
+{
+	store_load_elders(&e->w, res[0]);
+	store_load_devices(&e->w, res[1]);
+	store_load_responders(&e->w, res[2], res[3]);
+	world_index(&e->w);
+}
+
 static void
 restore_incidents(struct engine *e, PGresult *ri, PGresult *ro)
 {
@@ -137,10 +148,7 @@ load_done_cb(void *arg, bool ok, bool lost, PGresult **res, int n, const char *e
 			retry_later(e, 2);
 		return;
 	}
-	store_load_elders(&e->w, res[1]);
-	store_load_devices(&e->w, res[2]);
-	store_load_responders(&e->w, res[3], res[4]);
-	world_index(&e->w);
+	load_reference(e, res + 1);
 	maxid = strtoll(PQgetvalue(res[7], 0, 0), NULL, 10);
 	if (maxid + 1 > e->w.next_incident_id)
 		e->w.next_incident_id = maxid + 1;
@@ -201,10 +209,7 @@ reload_done_cb(void *arg, bool ok, bool lost, PGresult **res, int n, const char 
 		retry_later(e, 2);
 		return;
 	}
-	store_load_elders(&e->w, res[1]);
-	store_load_devices(&e->w, res[2]);
-	store_load_responders(&e->w, res[3], res[4]);
-	world_index(&e->w);
+	load_reference(e, res + 1);
 	log_info("event=reference_reloaded elders=%zu devices=%zu responders=%zu",
 		 e->w.elders.len, e->w.devices.len, e->w.responders.len);
 	engine_kick(e);
