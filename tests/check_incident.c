@@ -1831,6 +1831,131 @@ START_TEST(test_manual_not_max_offers)
 }
 END_TEST
 
+/* --- defects fixed in the core --------------------------------------------- */
+
+#define T_2AM  (T0 - 8 * 3600) /* 2026-11-22T02:00:00+08:00 */
+#define T_NOON (T0 + 2 * 3600) /* 2026-11-22T12:00:00+08:00 */
+
+/* A device event received at received, stamped ts by the device (0: none),
+ * processed at now: a replay after a restart is processed late. */
+static int64_t
+fire_received(struct device *d, const char *event_id, enum ev_type type, double received,
+	      double ts, double now)
+{
+	struct devevent ev;
+
+	memset(&ev, 0, sizeof(ev));
+	str_copy(ev.id, event_id, sizeof(ev.id));
+	ev.type = type;
+	ev.battery = -1;
+	ev.received = received;
+	ev.ts = ts;
+	return incident_on_event(&w, d, &ev, now);
+}
+
+/* An event is classified as of when the daemon received it: a door at
+ * night replayed at noon is still a night door; a door received by day is
+ * nothing whatever the device's clock says. */
+START_TEST(test_classified_by_receive_time)
+{
+	struct device *door2 = add_device("D-DOOR-2", "door", t.e2);
+	struct incident *inc;
+	int64_t id;
+
+	/* received at noon: a door by day, even for E2 who lives alone */
+	ck_assert_int_eq(fire_received(door2, "d-1", EV_DOOR, T_NOON, 0, T_NOON), 0);
+	/* the device claims 02:00; received at noon it is still day */
+	ck_assert_int_eq(fire_received(door2, "d-2", EV_DOOR, T_NOON, T_2AM, T_NOON), 0);
+	ck_assert_int_eq(fire_received(t.door1, "d-3", EV_DOOR, T_NOON, T_2AM, T_NOON),
+			 0);
+	ck_assert_uint_eq(w.incidents.len, 0);
+	ck_assert_uint_eq(w.fx.hist.n, 0);
+	ck_assert_uint_eq(npubs(), 0);
+
+	/* received at 02:00, processed at noon (a replay): a night door */
+	id = fire_received(t.door1, "d-4", EV_DOOR, T_2AM, 0, T_NOON);
+	inc = world_incident(&w, id);
+	ck_assert_ptr_nonnull(inc);
+	ck_assert_int_eq(inc->priority, 2);
+	ck_assert_int_eq(inc->type, EV_DOOR);
+	ck_assert_double_eq(inc->opened_at, T_2AM);
+	ck_assert_double_eq(hist_find(id, "opened")->at, T_2AM);
+	/* offered now, with a window from now */
+	ck_assert_double_eq(inc->offers[0].offered_at, T_NOON);
+	ck_assert_double_eq(inc->offers[0].deadline, T_NOON + 300);
+	check_offer_msg("V1", id, 1, 2, "door", "d-4", 300, 556, t.e1);
+	fx_done();
+
+	/* the device's clock at noon does not make a 02:00 door a day door;
+	 * for E2 (living alone) it is raised to priority 1 */
+	id = fire_received(door2, "d-5", EV_DOOR, T_2AM, T_NOON, T_NOON);
+	inc = world_incident(&w, id);
+	ck_assert_ptr_nonnull(inc);
+	ck_assert_int_eq(inc->priority, 1);
+	ck_assert_double_eq(inc->opened_at, T_2AM);
+}
+END_TEST
+
+/* Gives the county area codes: S1 in E1's village, R1 E1's township's
+ * regional center, C2 the county center of E1's county and C1 that of
+ * another county (C1 sorts first: only the area may pick C2). */
+static void
+county_areas(void)
+{
+	str_copy(t.s1->area_code, "140426101201", sizeof(t.s1->area_code));
+	str_copy(t.r1->area_code, "140426101000", sizeof(t.r1->area_code));
+	str_copy(t.c2->area_code, "140426000000", sizeof(t.c2->area_code));
+	str_copy(t.c1->area_code, "140427000000", sizeof(t.c1->area_code));
+}
+
+/* Tickets of an elder without a (known) station go to the township's
+ * regional center, else to the county center. */
+START_TEST(test_ticket_station_fallback)
+{
+	int64_t id;
+	struct incident *inc;
+	json_t *o;
+
+	county_areas();
+	ck_assert_ptr_eq(ticket_station(&w, t.e1), t.s1);
+
+	/* no station of their own */
+	t.e1->station_id[0] = '\0';
+	ck_assert_ptr_eq(ticket_station(&w, t.e1), t.r1);
+	id = fire(t.hub1, "b-1", EV_LOW_BATTERY, false, T0);
+	inc = world_incident(&w, id);
+	ck_assert_str_eq(inc->station_id, "R1");
+	ck_assert_int_eq(pub_count("S1", NULL), 0);
+	o = pub_get("R1", "ticket");
+	ck_assert_int_eq(jint(o, "incident"), id);
+	json_decref(o);
+	fx_done();
+	/* R1 holds it, so R1 may close it */
+	ck_assert_str_eq(answer("S1", id, REPLY_DONE, NULL, T0 + 60),
+			 "not the ticket's station");
+	ck_assert_ptr_null(answer("R1", id, REPLY_DONE, NULL, T0 + 60));
+	fx_done();
+
+	/* a station id that names no station (gone, or a volunteer's id) */
+	str_copy(t.e1->station_id, "S-GONE", sizeof(t.e1->station_id));
+	ck_assert_ptr_eq(ticket_station(&w, t.e1), t.r1);
+	id = fire(t.hub1, "b-2", EV_TAMPER, false, T0 + 100);
+	ck_assert_str_eq(world_incident(&w, id)->station_id, "R1");
+	str_copy(t.e1->station_id, "V1", sizeof(t.e1->station_id));
+	ck_assert_ptr_eq(ticket_station(&w, t.e1), t.r1);
+
+	/* no regional center in the township (R1 serves another one): the
+	 * county center of the elder's county, not the first one */
+	str_copy(t.r1->area_code, "140426102000", sizeof(t.r1->area_code));
+	ck_assert_ptr_eq(ticket_station(&w, t.e1), t.c2);
+	str_copy(t.e1->station_id, "", sizeof(t.e1->station_id));
+	ck_assert_ptr_eq(ticket_station(&w, t.e1), t.c2);
+	/* a village station in the township is no regional center */
+	str_copy(t.s1->area_code, "140426101000", sizeof(t.s1->area_code));
+	ck_assert_ptr_eq(ticket_station(&w, t.e1), t.c2);
+}
+END_TEST
+
 /* Builds the suite of every incident test. */
 static Suite *
 incident_suite(void)
@@ -1891,6 +2016,12 @@ incident_suite(void)
 	tcase_add_test(tc, test_manual_dispatch);
 	tcase_add_test(tc, test_manual_dispatch_refused);
 	tcase_add_test(tc, test_manual_not_max_offers);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("fixes");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_classified_by_receive_time);
+	tcase_add_test(tc, test_ticket_station_fallback);
 	suite_add_tcase(s, tc);
 	return s;
 }
