@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "conf.h"
+#include "csv.h"
 #include "dispatch.h"
 #include "geo.h"
 #include "incident.h"
@@ -175,7 +176,7 @@ history(struct world *w, struct incident *inc, double at, const char *what,
 	const char *actor, const char *fmt, ...)
 {
 	struct hist h;
-	char buf[512];
+	char buf[NOTE_MAX + 512]; /* a whole note with the rest of the line */
 	va_list ap;
 
 	memset(&h, 0, sizeof(h));
@@ -207,6 +208,7 @@ effect_add(struct world *w, enum fx_kind kind, const struct incident *inc, const
 	fx.type = inc->type;
 	fx.state = inc->state;
 	fx.escalated = inc->escalated;
+	fx.acked = inc->acked_by[0] != '\0';
 	str_copy(fx.alarm, inc->alarm_event, sizeof(fx.alarm));
 	fx.elder = inc->elder;
 	VEC_PUSH(w->fx.out, fx);
@@ -311,11 +313,21 @@ cand_ok(const struct responder *r, double dist_m, void *arg)
 	return dist_m <= max_km * 1000.0;
 }
 
+/* How a responder came to be offered an incident. */
+enum offer_how {
+	OFFER_RANKED,	  /* the nearest available candidate */
+	OFFER_ESCALATION, /* the elder's station, regardless of capacity */
+	OFFER_MANUAL,	  /* an operator's choice, regardless of rank and distance */
+};
+
+/* Makes the offer to r (the pending one from now on) and announces it. Only
+ * ranked offers count towards max_offers (see offers_made). */
 static struct offer *
 offer_add(struct world *w, struct incident *inc, struct responder *r, double dist_m,
-	  double now, bool forced)
+	  double now, enum offer_how how)
 {
 	struct offer *of;
+	bool forced = how != OFFER_RANKED;
 
 	if (inc->noffers == inc->offers_cap) {
 		inc->offers_cap = inc->offers_cap ? inc->offers_cap * 2 : 4;
@@ -332,17 +344,18 @@ offer_add(struct world *w, struct incident *inc, struct responder *r, double dis
 	of->deadline = now + w->p.offer_timeout_s[inc->priority <= 1 ? 1 : 2];
 	of->answer = ANS_PENDING;
 	of->forced = forced;
+	of->manual = how == OFFER_MANUAL;
 	inc->pending_offer = inc->noffers++;
 	r->pending++;
 	inc->state = INC_OFFERED;
 	inc->retry_at = 0;
-	history(w, inc, now, "offered", r->id, "offer=%d distance_m=%d%s", of->seq,
-		of->distance_m, forced ? " forced=1" : "");
+	history(w, inc, now, "offered", r->id, "offer=%d distance_m=%d%s%s", of->seq,
+		of->distance_m, forced ? " forced=1" : "", of->manual ? " manual=1" : "");
 	publish_offer(w, inc, of);
 	log_info("event=offer incident=%" PRId64 " offer=%d responder=%s distance_m=%d "
-		 "priority=%d%s",
+		 "priority=%d%s%s",
 		 inc->id, of->seq, r->id, of->distance_m, inc->priority,
-		 forced ? " forced=1" : "");
+		 forced ? " forced=1" : "", of->manual ? " manual=1" : "");
 	return of;
 }
 
@@ -446,7 +459,7 @@ dispatch_next(struct world *w, struct incident *inc, double now)
 		incident_timer(w, inc);
 		return;
 	}
-	offer_add(w, inc, r, dist, now, false);
+	offer_add(w, inc, r, dist, now, OFFER_RANKED);
 	incident_timer(w, inc);
 }
 
@@ -479,7 +492,7 @@ incident_escalate(struct world *w, struct incident *inc, double now, const char 
 		offer_add(
 		    w, inc, st,
 		    geo_distance_m(inc->elder->lat, inc->elder->lon, st->lat, st->lon),
-		    now, true);
+		    now, OFFER_ESCALATION);
 	}
 	incident_timer(w, inc);
 }
@@ -664,11 +677,15 @@ incident_on_event(struct world *w, struct device *d, const struct devevent *ev,
 
 /* --- replies and timers ---------------------------------------------------- */
 
+/* Closes the incident with outcome: withdraws a pending offer, frees the
+ * responder who held it, and lets the elder's next alarm open a new one.
+ * note (may be NULL) goes into the history line. */
 static void
 incident_resolve(struct world *w, struct incident *inc, const char *outcome,
-		 const char *by, double now)
+		 const char *by, const char *note, double now)
 {
 	struct responder *r;
+	char esc[4 * REF_ID_MAX + 8];
 
 	offer_close(w, inc, ANS_CANCELLED, now);
 	if (inc->responder_id[0] &&
@@ -688,10 +705,35 @@ incident_resolve(struct world *w, struct incident *inc, const char *outcome,
 	hmap_del(&w->incidents, inc->key);
 	if (w->n_open > 0)
 		w->n_open--;
-	history(w, inc, now, "resolved", by, "outcome=%s", outcome);
-	log_info("event=incident_resolved incident=%" PRId64 " outcome=%s by=%s", inc->id,
-		 outcome, by);
+	if (note && note[0])
+		history(w, inc, now, "resolved", by, "outcome=%s note=%s", outcome, note);
+	else
+		history(w, inc, now, "resolved", by, "outcome=%s", outcome);
+	/* by may be an operator's name: escaped like any untrusted text */
+	log_info("event=incident_resolved incident=%" PRId64 " outcome=%s by=\"%s\"",
+		 inc->id, outcome, log_esc(esc, sizeof(esc), by, strlen(by)));
 	incident_timer(w, inc);
+}
+
+/* Records the completed in-person visit that closing inc on site makes (the
+ * visit rate counts it): id "inc-N", so that it is recorded once. */
+static void
+visit_record(struct world *w, const struct incident *inc, const char *responder_id,
+	     double now)
+{
+	struct visit v;
+
+	if (inc->elder_id[0] == '\0')
+		return;
+	memset(&v, 0, sizeof(v));
+	snprintf(v.id, sizeof(v.id), "inc-%" PRId64, inc->id);
+	str_copy(v.elder_id, inc->elder_id, sizeof(v.elder_id));
+	str_copy(v.responder_id, responder_id, sizeof(v.responder_id));
+	v.at = now;
+	v.incident_id = inc->id;
+	strcpy(v.kind, "alarm_followup");
+	v.in_person = true;
+	VEC_PUSH(w->fx.visits, v);
 }
 
 const char *
@@ -750,14 +792,12 @@ incident_on_reply(struct world *w, const char *responder_id, const struct reply 
 		inc->arrived_at = now;
 		history(w, inc, now, "arrived", responder_id, NULL);
 		break;
-	case REPLY_DONE: {
-		struct visit v;
-
+	case REPLY_DONE:
 		if (inc->kind == INC_TICKET) {
 			/* the station closes its maintenance ticket; not a visit */
 			if (strcmp(inc->station_id, responder_id) != 0)
 				return "not the ticket's station";
-			incident_resolve(w, inc, rp->outcome, responder_id, now);
+			incident_resolve(w, inc, rp->outcome, responder_id, NULL, now);
 			return NULL;
 		}
 
@@ -767,22 +807,154 @@ incident_on_reply(struct world *w, const char *responder_id, const struct reply 
 		if (inc->arrived_at == 0)
 			inc->arrived_at = now;
 		/* done counts as a completed in-person visit (SPEC §3). */
-		memset(&v, 0, sizeof(v));
-		snprintf(v.id, sizeof(v.id), "inc-%" PRId64, inc->id);
-		str_copy(v.elder_id, inc->elder_id, sizeof(v.elder_id));
-		str_copy(v.responder_id, responder_id, sizeof(v.responder_id));
-		v.at = now;
-		v.incident_id = inc->id;
-		strcpy(v.kind, "alarm_followup");
-		v.in_person = true;
-		if (inc->elder_id[0])
-			VEC_PUSH(w->fx.visits, v);
+		visit_record(w, inc, responder_id, now);
 		incident_resolve(w, inc,
 				 rp->outcome[0] ? rp->outcome : "emergency_handled",
-				 responder_id, now);
+				 responder_id, NULL, now);
 		return NULL;
 	}
+	incident_timer(w, inc);
+	return NULL;
+}
+
+/* --- operators ------------------------------------------------------------ */
+
+/* Why an operator id is not acceptable, or NULL: 1..REF_ID_MAX bytes of
+ * UTF-8 without control characters (it is stored as an actor and shown). */
+static const char *
+operator_check(const char *op)
+{
+	size_t i, n;
+	int line;
+
+	if (op == NULL || op[0] == '\0')
+		return "operator required";
+	n = strlen(op);
+	if (n > REF_ID_MAX)
+		return "operator id too long";
+	for (i = 0; i < n; i++)
+		if ((unsigned char)op[i] < 0x20 || op[i] == 0x7f)
+			return "bad operator id";
+	if (csv_check_utf8(op, n, &line) < 0)
+		return "bad operator id";
+	return NULL;
+}
+
+/* Copies an operator's note (NULL reads as none) into dst of NOTE_MAX
+ * bytes, cut at a character boundary when it is longer. Returns -1 when it
+ * is not UTF-8 text, which neither JSON nor the database would carry. */
+static int
+note_copy(char dst[NOTE_MAX], const char *note)
+{
+	size_t n;
+	int line;
+
+	dst[0] = '\0';
+	if (note == NULL)
+		return 0;
+	n = strlen(note);
+	if (csv_check_utf8(note, n, &line) < 0)
+		return -1;
+	if (n >= NOTE_MAX) {
+		n = NOTE_MAX - 1;
+		while (n > 0 && ((unsigned char)note[n] & 0xc0) == 0x80)
+			n--; /* note[n] continues a character: leave all of it out */
 	}
+	memcpy(dst, note, n);
+	dst[n] = '\0';
+	return 0;
+}
+
+const char *
+incident_ack(struct world *w, int64_t id, const char *operator_id, const char *note,
+	     double now)
+{
+	struct incident *inc;
+	char buf[NOTE_MAX], esc[4 * REF_ID_MAX + 8];
+	const char *why;
+
+	if ((why = operator_check(operator_id)) != NULL)
+		return why;
+	if ((inc = world_incident(w, id)) == NULL)
+		return "unknown or closed incident";
+	if (inc->acked_by[0]) {
+		snprintf(w->why, sizeof(w->why), "already acknowledged by %s",
+			 inc->acked_by);
+		return w->why;
+	}
+	if (note_copy(buf, note) < 0)
+		return "note is not UTF-8 text";
+	str_copy(inc->acked_by, operator_id, sizeof(inc->acked_by));
+	inc->acked_at = now;
+	memcpy(inc->ack_note, buf, sizeof(inc->ack_note));
+	if (buf[0])
+		history(w, inc, now, "acked", operator_id, "note=%s", buf);
+	else
+		history(w, inc, now, "acked", operator_id, NULL);
+	log_info("event=incident_acked incident=%" PRId64 " by=\"%s\"", inc->id,
+		 log_esc(esc, sizeof(esc), operator_id, strlen(operator_id)));
+	return NULL;
+}
+
+const char *
+incident_resolve_op(struct world *w, int64_t id, const char *operator_id,
+		    const char *outcome, const char *note, double now)
+{
+	struct incident *inc;
+	char buf[NOTE_MAX];
+	const char *why;
+
+	if ((why = operator_check(operator_id)) != NULL)
+		return why;
+	if ((inc = world_incident(w, id)) == NULL)
+		return "unknown or closed incident";
+	if (outcome == NULL || outcome[0] == '\0')
+		return "outcome required";
+	if (!outcome_valid(outcome))
+		return "unknown outcome";
+	if (note_copy(buf, note) < 0)
+		return "note is not UTF-8 text";
+	/* Someone who reached the elder made an in-person visit, however the
+	 * incident is closed; an offer nobody took is no visit. */
+	if (inc->kind == INC_ALARM && inc->responder_id[0] &&
+	    (inc->state == INC_ON_SITE || inc->arrived_at > 0))
+		visit_record(w, inc, inc->responder_id, now);
+	incident_resolve(w, inc, outcome, operator_id, buf, now);
+	return NULL;
+}
+
+const char *
+incident_dispatch_to(struct world *w, int64_t id, const char *responder_id,
+		     const char *operator_id, double now)
+{
+	struct incident *inc;
+	struct responder *r;
+	const char *why;
+
+	if ((why = operator_check(operator_id)) != NULL)
+		return why;
+	if ((inc = world_incident(w, id)) == NULL)
+		return "unknown or closed incident";
+	if (inc->kind == INC_TICKET)
+		return "a ticket is not dispatched";
+	if (inc->state == INC_ACCEPTED || inc->state == INC_ON_SITE)
+		return "already accepted";
+	if (responder_id == NULL || responder_id[0] == '\0' ||
+	    (r = hmap_get(&w->responders, responder_id)) == NULL)
+		return "unknown responder";
+	if (!r->active)
+		return "responder inactive";
+	if (inc->elder == NULL)
+		return "no active elder: nowhere to send anyone";
+	if (inc->pending_offer >= 0 &&
+	    strcmp(inc->offers[inc->pending_offer].responder_id, r->id) == 0)
+		return "already offered";
+	/* One offer at a time: whoever has it now must not set out as well. */
+	offer_close(w, inc, ANS_CANCELLED, now);
+	history(w, inc, now, "dispatched", operator_id, "responder=%s", r->id);
+	offer_add(w, inc, r,
+		  geo_distance_m(inc->elder->lat, inc->elder->lon, r->lat, r->lon), now,
+		  OFFER_MANUAL);
 	incident_timer(w, inc);
 	return NULL;
 }

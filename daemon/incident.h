@@ -29,6 +29,30 @@ const struct responder *ticket_station(const struct world *w, const struct elder
 const char *incident_on_reply(struct world *w, const char *responder_id,
 			      const struct reply *r, double now);
 
+/* Operator actions (SPEC §5), for the HTTP API and the command line. Each
+ * returns NULL when applied (the incident is marked dirty), else a short
+ * reason for the operator, valid until the next call; nothing is changed
+ * then. operator_id is the acting operator (1..REF_ID_MAX bytes); a NULL
+ * note is none, and a note longer than NOTE_MAX - 1 bytes is cut. */
+
+/* Records that operator_id has seen the incident (alarm or ticket) and
+ * phoned the elder: who, when, note. Its state and offers are unchanged; a
+ * second acknowledgement, by anyone, is refused. */
+const char *incident_ack(struct world *w, int64_t id, const char *operator_id,
+			 const char *note, double now);
+
+/* Closes the incident with one of the SPEC §5 outcomes: a pending offer is
+ * withdrawn, the responder holding it is freed, and when a responder was on
+ * site a completed in-person visit is recorded. */
+const char *incident_resolve_op(struct world *w, int64_t id, const char *operator_id,
+				const char *outcome, const char *note, double now);
+
+/* Offers the alarm to responder_id now, whatever its rank, capacity or
+ * distance: a pending offer to someone else is withdrawn first. The offer is
+ * forced (it counts not towards max_offers) and has the usual window. */
+const char *incident_dispatch_to(struct world *w, int64_t id, const char *responder_id,
+				 const char *operator_id, double now);
+
 /* The incident's timer fired (offer deadline, escalation, retry). */
 void incident_on_timer(struct world *w, struct incident *inc, double now);
 

@@ -13,6 +13,7 @@
 #define REF_ID_MAX  64 /* elders, stations, volunteers: as the importer allows */
 #define AREA_LEN    12
 #define OUTCOME_MAX 24
+#define NOTE_MAX    512 /* an operator's note, bytes with the NUL */
 
 enum ev_type {
 	EV_SOS,
@@ -98,7 +99,9 @@ struct offer {
 	int distance_m;
 	double offered_at, deadline, answered_at;
 	enum offer_answer answer;
-	bool forced; /* offered on escalation regardless of capacity */
+	bool forced; /* offered regardless of capacity: on escalation, or manual */
+	bool manual; /* an operator chose the responder (not kept across a restart:
+		      * the database has forced only) */
 };
 
 struct incident {
@@ -119,6 +122,10 @@ struct incident {
 	double opened_at, accepted_at, arrived_at, resolved_at;
 	char outcome[OUTCOME_MAX];
 	char resolved_by[REF_ID_MAX + 1];
+	/* Operator acknowledgement (seen, elder phoned): apart from the state. */
+	char acked_by[REF_ID_MAX + 1];
+	double acked_at;
+	char ack_note[NOTE_MAX];
 	int alarm_count;
 	struct offer *offers;
 	int noffers, offers_cap;
@@ -160,6 +167,7 @@ struct effect {
 	enum ev_type type;
 	enum inc_state state;
 	bool escalated;
+	bool acked;		/* an operator has acknowledged it */
 	char alarm[ID_MAX + 1]; /* the event that opened the incident */
 	const struct elder *elder;
 	/* FX_OFFER, FX_OFFER_WITHDRAWN */
@@ -235,6 +243,7 @@ struct world {
 	unsigned mark_gen;
 	struct effects fx;
 	size_t n_open;
+	char why[REF_ID_MAX + 32]; /* a refusal that names someone, until the next */
 };
 
 #endif

@@ -48,26 +48,28 @@ const char *const SQL_UPSERT_INCIDENTS =
     "escalated, escalated_at, station_id, responder_id, alarm_device, alarm_event, "
     "opened_at, accepted_at, arrived_at, resolved_at, outcome, resolved_by, "
     "next_offer_at, "
-    "alarm_count, updated_at) "
+    "alarm_count, acked_by, acked_at, ack_note, updated_at) "
     "SELECT id, kind, elder_id, area_code, type, priority, state, escalated, "
     "to_timestamp(escalated_at), station_id, responder_id, alarm_device, alarm_event, "
     "to_timestamp(opened_at), to_timestamp(accepted_at), to_timestamp(arrived_at), "
     "to_timestamp(resolved_at), outcome, resolved_by, to_timestamp(next_offer_at), "
-    "alarm_count, now() "
+    "alarm_count, acked_by, to_timestamp(acked_at), ack_note, now() "
     "FROM jsonb_to_recordset($1::jsonb) AS x(id bigint, kind text, elder_id text, "
     "area_code text, type text, priority smallint, state text, escalated boolean, "
     "escalated_at double precision, station_id text, responder_id text, alarm_device "
     "text, "
     "alarm_event text, opened_at double precision, accepted_at double precision, "
     "arrived_at double precision, resolved_at double precision, outcome text, "
-    "resolved_by text, next_offer_at double precision, alarm_count integer) "
+    "resolved_by text, next_offer_at double precision, alarm_count integer, "
+    "acked_by text, acked_at double precision, ack_note text) "
     "ON CONFLICT (id) DO UPDATE SET type = excluded.type, priority = excluded.priority, "
     "state = excluded.state, escalated = excluded.escalated, "
     "escalated_at = excluded.escalated_at, responder_id = excluded.responder_id, "
     "accepted_at = excluded.accepted_at, arrived_at = excluded.arrived_at, "
     "resolved_at = excluded.resolved_at, outcome = excluded.outcome, "
     "resolved_by = excluded.resolved_by, next_offer_at = excluded.next_offer_at, "
-    "alarm_count = excluded.alarm_count, updated_at = now()";
+    "alarm_count = excluded.alarm_count, acked_by = excluded.acked_by, "
+    "acked_at = excluded.acked_at, ack_note = excluded.ack_note, updated_at = now()";
 
 const char *const SQL_UPSERT_OFFERS =
     "INSERT INTO offers (incident_id, seq, responder_id, responder_kind, distance_m, "
@@ -123,7 +125,9 @@ const char *const SQL_LOAD_INCIDENTS =
     "coalesce(alarm_event, ''), extract(epoch from opened_at), "
     "coalesce(extract(epoch from accepted_at), 0), "
     "coalesce(extract(epoch from arrived_at), 0), "
-    "coalesce(extract(epoch from next_offer_at), 0), alarm_count "
+    "coalesce(extract(epoch from next_offer_at), 0), alarm_count, "
+    "coalesce(acked_by, ''), coalesce(extract(epoch from acked_at), 0), "
+    "coalesce(ack_note, '') "
     "FROM incidents WHERE state <> 'resolved' ORDER BY id";
 
 const char *const SQL_LOAD_OFFERS =
@@ -281,6 +285,9 @@ store_incident_row(const struct incident *inc)
 	set_text(o, "resolved_by", inc->resolved_by);
 	set_time(o, "next_offer_at", inc->state == INC_OPEN ? inc->retry_at : 0);
 	json_object_set_new(o, "alarm_count", json_integer(inc->alarm_count));
+	set_text(o, "acked_by", inc->acked_by);
+	set_time(o, "acked_at", inc->acked_at);
+	set_text(o, "ack_note", inc->ack_note);
 	return o;
 }
 
@@ -499,6 +506,9 @@ store_load_incidents(PGresult *ri, PGresult *ro, int *count)
 		inc->arrived_at = atof(PQgetvalue(ri, i, 15));
 		inc->retry_at = atof(PQgetvalue(ri, i, 16));
 		inc->alarm_count = atoi(PQgetvalue(ri, i, 17));
+		str_copy(inc->acked_by, PQgetvalue(ri, i, 18), sizeof(inc->acked_by));
+		inc->acked_at = atof(PQgetvalue(ri, i, 19));
+		str_copy(inc->ack_note, PQgetvalue(ri, i, 20), sizeof(inc->ack_note));
 		list[i] = inc;
 	}
 	for (i = 0; i < PQntuples(ro); i++) {

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "csv.h"
 #include "geo.h"
 #include "incident.h"
 #include "render.h"
@@ -1422,6 +1423,539 @@ START_TEST(test_names)
 }
 END_TEST
 
+/* --- operators ------------------------------------------------------------ */
+
+/* The FX_CHANGED effect of incident id once the effects are settled; fails
+ * when there is none. */
+static const struct effect *
+changed_fx(int64_t id)
+{
+	size_t i;
+
+	effects_settle(&w);
+	for (i = 0; i < w.fx.out.n; i++)
+		if (w.fx.out.v[i].kind == FX_CHANGED && w.fx.out.v[i].incident_id == id)
+			return &w.fx.out.v[i];
+	ck_abort_msg("no FX_CHANGED for incident %lld", (long long)id);
+	return NULL;
+}
+
+/* An acknowledgement records who, when and the note, apart from the state;
+ * a second one, by anyone, is refused and changes nothing. */
+START_TEST(test_ack)
+{
+	int64_t id = fire(t.sos1, "e-1", EV_SOS, false, T0);
+	struct incident *inc = world_incident(&w, id);
+	const struct hist *h;
+
+	fx_done();
+	ck_assert_ptr_null(
+	    incident_ack(&w, id, "op-wang", "phoned, she is fine", T0 + 30));
+	ck_assert_str_eq(inc->acked_by, "op-wang");
+	ck_assert_double_eq(inc->acked_at, T0 + 30);
+	ck_assert_str_eq(inc->ack_note, "phoned, she is fine");
+	ck_assert_int_eq(hist_count(id, "acked"), 1);
+	h = hist_find(id, "acked");
+	ck_assert_str_eq(h->actor, "op-wang");
+	ck_assert_double_eq(h->at, T0 + 30);
+	ck_assert_str_eq(h->detail, "note=phoned, she is fine");
+	ck_assert(is_dirty(inc));
+	/* seen is not taken: state, offers and deadlines stay as they were */
+	ck_assert_int_eq(inc->state, INC_OFFERED);
+	ck_assert_int_eq(inc->noffers, 1);
+	ck_assert_int_eq(inc->pending_offer, 0);
+	ck_assert_int_eq(inc->offers[0].answer, ANS_PENDING);
+	ck_assert_double_eq(inc->timer_at, T0 + 60);
+	ck_assert(!inc->escalated);
+	only_pending(t.v1);
+	ck_assert_uint_eq(npubs(), 0);
+	ck_assert_uint_eq(w.fx.visits.n, 0);
+	ck_assert_ptr_eq(world_incident(&w, id), inc);
+	/* the event stream hears of it */
+	ck_assert(changed_fx(id)->acked);
+	fx_done();
+
+	/* a second acknowledgement, by another operator or the same */
+	ck_assert_str_eq(incident_ack(&w, id, "op-li", "me too", T0 + 40),
+			 "already acknowledged by op-wang");
+	ck_assert_str_eq(incident_ack(&w, id, "op-wang", NULL, T0 + 41),
+			 "already acknowledged by op-wang");
+	ck_assert_str_eq(inc->acked_by, "op-wang");
+	ck_assert_double_eq(inc->acked_at, T0 + 30);
+	ck_assert_str_eq(inc->ack_note, "phoned, she is fine");
+	ck_assert_uint_eq(w.fx.hist.n, 0);
+	ck_assert_uint_eq(w.fx.dirty.n, 0);
+
+	/* the incident goes on as before */
+	incident_on_timer(&w, inc, T0 + 60);
+	ck_assert_str_eq(inc->offers[1].responder_id, "V2");
+	fx_done();
+
+	/* unknown, and closed, incidents */
+	ck_assert_str_eq(incident_ack(&w, 9999, "op-li", NULL, T0 + 50),
+			 "unknown or closed incident");
+	ck_assert_ptr_null(answer("V2", id, REPLY_ACCEPT, NULL, T0 + 70));
+	ck_assert_ptr_null(answer("V2", id, REPLY_DONE, NULL, T0 + 900));
+	fx_done();
+	ck_assert_str_eq(incident_ack(&w, id, "op-li", NULL, T0 + 901),
+			 "unknown or closed incident");
+	ck_assert_uint_eq(w.fx.hist.n, 0);
+	ck_assert_uint_eq(w.fx.dirty.n, 0);
+}
+END_TEST
+
+/* Tickets are acknowledged too; input that cannot be stored is refused or
+ * cut, never taken half. */
+START_TEST(test_ack_ticket_and_bad_input)
+{
+	int64_t id = fire(t.hub1, "b-1", EV_LOW_BATTERY, false, T0);
+	struct incident *inc = world_incident(&w, id);
+	char longop[REF_ID_MAX + 2], note[700];
+	size_t i;
+	int line;
+
+	ck_assert_int_eq(inc->kind, INC_TICKET);
+	fx_done();
+	memset(longop, 'o', sizeof(longop) - 1);
+	longop[sizeof(longop) - 1] = '\0';
+	ck_assert_ptr_nonnull(incident_ack(&w, id, NULL, NULL, T0 + 1));
+	ck_assert_ptr_nonnull(incident_ack(&w, id, "", NULL, T0 + 1));
+	ck_assert_ptr_nonnull(incident_ack(&w, id, longop, NULL, T0 + 1));
+	ck_assert_ptr_nonnull(incident_ack(&w, id, "op\nwang", NULL, T0 + 1));
+	ck_assert_ptr_nonnull(incident_ack(&w, id, "op-\xff", NULL, T0 + 1));
+	ck_assert_ptr_nonnull(incident_ack(&w, id, "op-wang", "bad \xc3(", T0 + 1));
+	ck_assert_str_eq(inc->acked_by, "");
+	ck_assert_double_eq(inc->acked_at, 0);
+	ck_assert_uint_eq(w.fx.hist.n, 0);
+	ck_assert_uint_eq(w.fx.dirty.n, 0);
+
+	/* a note too long for the column is cut between two characters */
+	note[0] = '\0';
+	for (i = 0; i < 200; i++)
+		strcat(note, "老"); /* 3 bytes each: 600 in all */
+	longop[REF_ID_MAX] = '\0';  /* 64 bytes: the longest id there is */
+	ck_assert_ptr_null(incident_ack(&w, id, longop, note, T0 + 2));
+	ck_assert_str_eq(inc->acked_by, longop);
+	ck_assert_uint_eq(strlen(inc->ack_note), 510);
+	ck_assert_int_eq(strncmp(inc->ack_note, note, 510), 0);
+	ck_assert_int_eq(csv_check_utf8(inc->ack_note, strlen(inc->ack_note), &line), 0);
+	ck_assert_int_eq(csv_check_utf8(hist_find(id, "acked")->detail,
+					strlen(hist_find(id, "acked")->detail), &line),
+			 0);
+	ck_assert_int_eq(inc->state, INC_OPEN);
+	ck_assert_str_eq(inc->station_id, "S1");
+	ck_assert_uint_eq(npubs(), 0);
+	fx_done();
+
+	/* no note at all: none recorded */
+	id = fire(t.sos1, "e-1", EV_SOS, false, T0 + 3);
+	ck_assert_ptr_null(incident_ack(&w, id, "op-li", NULL, T0 + 4));
+	ck_assert_str_eq(world_incident(&w, id)->ack_note, "");
+	ck_assert_ptr_null(hist_find(id, "acked")->detail);
+}
+END_TEST
+
+/* An operator closes an offered incident: the offer is withdrawn, the
+ * responder freed, no visit (nobody went), and the next alarm opens anew. */
+START_TEST(test_operator_resolve)
+{
+	int64_t id = fire(t.sos1, "e-1", EV_SOS, false, T0);
+	struct incident *inc = world_incident(&w, id);
+	struct responder *v1 = hmap_get(&w.responders, "V1");
+	const struct hist *h;
+	json_t *o;
+
+	fx_done();
+	ck_assert_int_eq(v1->pending, 1);
+	/* an outcome is required, and must be one of SPEC §5 */
+	ck_assert_str_eq(incident_resolve_op(&w, id, "op-wang", NULL, NULL, T0 + 10),
+			 "outcome required");
+	ck_assert_str_eq(incident_resolve_op(&w, id, "op-wang", "", NULL, T0 + 10),
+			 "outcome required");
+	ck_assert_str_eq(incident_resolve_op(&w, id, "op-wang", "fixed", NULL, T0 + 10),
+			 "unknown outcome");
+	ck_assert_ptr_nonnull(incident_resolve_op(&w, id, "", "test", NULL, T0 + 10));
+	ck_assert_ptr_nonnull(incident_resolve_op(&w, id, NULL, "test", NULL, T0 + 10));
+	ck_assert_str_eq(incident_resolve_op(&w, 9999, "op-wang", "test", NULL, T0 + 10),
+			 "unknown or closed incident");
+	ck_assert_ptr_eq(world_incident(&w, id), inc);
+	ck_assert_int_eq(inc->state, INC_OFFERED);
+	ck_assert_int_eq(v1->pending, 1);
+	ck_assert_uint_eq(w.fx.hist.n, 0);
+	ck_assert_uint_eq(npubs(), 0);
+
+	ck_assert_ptr_null(incident_resolve_op(&w, id, "op-wang", "false_alarm",
+					       "pressed by mistake", T0 + 30));
+	ck_assert_ptr_null(world_incident(&w, id));
+	ck_assert_int_eq(inc->state, INC_RESOLVED);
+	ck_assert_str_eq(inc->outcome, "false_alarm");
+	ck_assert_str_eq(inc->resolved_by, "op-wang");
+	ck_assert_double_eq(inc->resolved_at, T0 + 30);
+	ck_assert_double_eq(inc->timer_at, 0);
+	ck_assert_int_eq(inc->pending_offer, -1);
+	ck_assert_int_eq(inc->offers[0].answer, ANS_CANCELLED);
+	ck_assert_double_eq(inc->offers[0].answered_at, T0 + 30);
+	ck_assert_int_eq(v1->pending, 0);
+	ck_assert_int_eq(v1->holding, 0);
+	only_pending(NULL);
+	ck_assert_uint_eq(w.n_open, 0);
+	ck_assert(is_dirty(inc));
+	/* V1 is told not to set out */
+	ck_assert_int_eq(offer_pubs(), 1);
+	o = pub_get("V1", "cancelled");
+	ck_assert(json_is_true(json_object_get(o, "cancelled")));
+	ck_assert_int_eq(jint(o, "incident"), id);
+	ck_assert_int_eq(jint(o, "offer"), 1);
+	json_decref(o);
+	/* nobody went: no visit */
+	ck_assert_uint_eq(w.fx.visits.n, 0);
+	h = hist_find(id, "resolved");
+	ck_assert_str_eq(h->actor, "op-wang");
+	ck_assert_str_eq(h->detail, "outcome=false_alarm note=pressed by mistake");
+	ck_assert_ptr_null(t.e1->open_alarm);
+	fx_done(); /* frees the resolved incident */
+
+	/* a second close, or any operator action, finds it closed */
+	ck_assert_str_eq(incident_resolve_op(&w, id, "op-li", "test", NULL, T0 + 31),
+			 "unknown or closed incident");
+	ck_assert_str_eq(incident_dispatch_to(&w, id, "V2", "op-li", T0 + 31),
+			 "unknown or closed incident");
+	/* the next alarm opens a new incident, offered to V1 again */
+	ck_assert_int_eq(fire(t.sos1, "e-2", EV_SOS, false, T0 + 40), id + 1);
+	ck_assert_ptr_eq(t.e1->open_alarm, world_incident(&w, id + 1));
+	ck_assert_str_eq(world_incident(&w, id + 1)->offers[0].responder_id, "V1");
+}
+END_TEST
+
+/* Closed by an operator after a responder reached the elder: an in-person
+ * visit; after an accept without arrival: none. Both free the responder. */
+START_TEST(test_operator_resolve_visit)
+{
+	int64_t a = fire(t.sos1, "e-1", EV_SOS, false, T0), b;
+	struct incident *ia = world_incident(&w, a), *ib;
+
+	ck_assert_ptr_null(answer("V1", a, REPLY_ACCEPT, NULL, T0 + 10));
+	ck_assert_ptr_null(answer("V1", a, REPLY_ARRIVED, NULL, T0 + 600));
+	fx_done();
+	ck_assert_int_eq(t.v1->holding, 1);
+	ck_assert_ptr_null(
+	    incident_resolve_op(&w, a, "op-wang", "emergency_handled", NULL, T0 + 1200));
+	ck_assert_int_eq(ia->state, INC_RESOLVED);
+	ck_assert_int_eq(t.v1->holding, 0);
+	ck_assert_int_eq(t.v1->pending, 0);
+	ck_assert_uint_eq(w.fx.visits.n, 1);
+	ck_assert_str_eq(w.fx.visits.v[0].id, "inc-1000");
+	ck_assert_str_eq(w.fx.visits.v[0].elder_id, "E1001");
+	ck_assert_str_eq(w.fx.visits.v[0].responder_id, "V1");
+	ck_assert_str_eq(w.fx.visits.v[0].kind, "alarm_followup");
+	ck_assert(w.fx.visits.v[0].in_person);
+	ck_assert_int_eq(w.fx.visits.v[0].incident_id, a);
+	ck_assert_double_eq(w.fx.visits.v[0].at, T0 + 1200);
+	ck_assert_str_eq(hist_find(a, "resolved")->detail, "outcome=emergency_handled");
+	ck_assert_str_eq(hist_find(a, "resolved")->actor, "op-wang");
+	/* nothing was pending: nobody is told to stand down */
+	ck_assert_uint_eq(npubs(), 0);
+	fx_done();
+
+	/* accepted, on the way, closed before arrival (e.g. handed to 120) */
+	b = fire(t.sos2, "x-1", EV_SOS, false, T0 + 2000);
+	ib = world_incident(&w, b);
+	ck_assert_str_eq(ib->offers[0].responder_id, "V1");
+	ck_assert_ptr_null(answer("V1", b, REPLY_ACCEPT, NULL, T0 + 2010));
+	fx_done();
+	ck_assert_int_eq(t.v1->holding, 1);
+	ck_assert_ptr_null(
+	    incident_resolve_op(&w, b, "op-wang", "transferred_120", "", T0 + 2100));
+	ck_assert_int_eq(ib->state, INC_RESOLVED);
+	ck_assert_int_eq(t.v1->holding, 0);
+	ck_assert_uint_eq(w.fx.visits.n, 0);
+	ck_assert_str_eq(hist_find(b, "resolved")->detail, "outcome=transferred_120");
+	ck_assert_ptr_null(t.e2->open_alarm);
+	fx_done();
+
+	/* and a ticket: closed, no visit */
+	b = fire(t.hub1, "b-1", EV_LOW_BATTERY, false, T0 + 3000);
+	fx_done();
+	ck_assert_ptr_null(incident_resolve_op(&w, b, "op-li", "test", NULL, T0 + 3100));
+	ck_assert_ptr_null(world_incident(&w, b));
+	ck_assert_ptr_null(t.e1->open_ticket);
+	ck_assert_uint_eq(w.fx.visits.n, 0);
+}
+END_TEST
+
+/* A manual offer goes to the named volunteer even beyond max_km, with the
+ * usual window, after the offer then pending is withdrawn. */
+START_TEST(test_manual_dispatch)
+{
+	int64_t id = fire(t.sos1, "e-1", EV_SOS, false, T0);
+	struct incident *inc = world_incident(&w, id);
+	json_t *o;
+
+	ck_assert_str_eq(inc->offers[0].responder_id, "V1");
+	fx_done();
+	ck_assert_ptr_null(incident_dispatch_to(&w, id, "V4", "op-wang", T0 + 20));
+	/* V1's offer withdrawn, V1 told */
+	ck_assert_int_eq(inc->offers[0].answer, ANS_CANCELLED);
+	ck_assert_int_eq(t.v1->pending, 0);
+	o = pub_get("V1", "cancelled");
+	ck_assert(json_is_true(json_object_get(o, "cancelled")));
+	ck_assert_int_eq(jint(o, "offer"), 1);
+	json_decref(o);
+	/* V4, 6.7 km away with a 5 km limit, has the offer */
+	ck_assert_int_eq(inc->noffers, 2);
+	ck_assert_int_eq(inc->pending_offer, 1);
+	ck_assert_str_eq(inc->offers[1].responder_id, "V4");
+	ck_assert_int_eq(inc->offers[1].rkind, RESP_VOLUNTEER);
+	ck_assert(inc->offers[1].forced);
+	ck_assert(inc->offers[1].manual);
+	ck_assert_int_eq(inc->offers[1].distance_m, dist_to(t.e1, t.v4));
+	ck_assert_int_gt(inc->offers[1].distance_m, 5000);
+	ck_assert_double_eq(inc->offers[1].offered_at, T0 + 20);
+	ck_assert_double_eq(inc->offers[1].deadline, T0 + 80);
+	ck_assert_double_eq(inc->timer_at, T0 + 80);
+	ck_assert_int_eq(inc->state, INC_OFFERED);
+	only_pending(t.v4);
+	ck_assert(is_dirty(inc));
+	ck_assert_int_eq(offer_pubs(), 2); /* the withdrawal and the offer */
+	ck_assert_int_eq(pub_count("V4", "offer"), 1);
+	check_offer_msg("V4", id, 2, 1, "sos", "e-1", 60, dist_to(t.e1, t.v4), t.e1);
+	o = pub_get("V4", "offer");
+	ck_assert(json_is_true(json_object_get(o, "forced")));
+	ck_assert_ptr_null(json_object_get(o, "cancelled"));
+	json_decref(o);
+	ck_assert_str_eq(hist_find(id, "dispatched")->actor, "op-wang");
+	ck_assert_str_eq(hist_find(id, "dispatched")->detail, "responder=V4");
+	ck_assert_str_eq(hist_find(id, "offered")->actor, "V4");
+	fx_done();
+
+	/* the same responder again: refused, nothing sent */
+	ck_assert_str_eq(incident_dispatch_to(&w, id, "V4", "op-li", T0 + 30),
+			 "already offered");
+	ck_assert_int_eq(inc->noffers, 2);
+	ck_assert_uint_eq(npubs(), 0);
+	ck_assert_uint_eq(w.fx.hist.n, 0);
+
+	/* a station without free capacity can be named too */
+	t.s1->holding = t.s1->capacity;
+	ck_assert_ptr_null(incident_dispatch_to(&w, id, "S1", "op-li", T0 + 40));
+	ck_assert_int_eq(inc->offers[1].answer, ANS_CANCELLED);
+	ck_assert_str_eq(inc->offers[2].responder_id, "S1");
+	ck_assert_int_eq(inc->offers[2].rkind, RESP_STATION);
+	only_pending(t.s1);
+	ck_assert_int_eq(pub_count("V4", "cancelled"), 1);
+	fx_done();
+
+	/* accepted: no more manual offers */
+	ck_assert_ptr_null(answer("S1", id, REPLY_ACCEPT, NULL, T0 + 50));
+	fx_done();
+	ck_assert_str_eq(incident_dispatch_to(&w, id, "V2", "op-li", T0 + 60),
+			 "already accepted");
+	ck_assert_int_eq(inc->noffers, 3);
+	ck_assert_int_eq(t.v2->pending, 0);
+	ck_assert_uint_eq(npubs(), 0);
+}
+END_TEST
+
+/* Manual offers that make no sense are refused and change nothing. */
+START_TEST(test_manual_dispatch_refused)
+{
+	int64_t id = fire(t.sos1, "e-1", EV_SOS, false, T0), ticket;
+	struct incident *inc = world_incident(&w, id);
+
+	ticket = fire(t.hub1, "b-1", EV_LOW_BATTERY, false, T0);
+	fx_done();
+	t.v3->active = false;
+	ck_assert_str_eq(incident_dispatch_to(&w, id, "X9", "op-wang", T0 + 1),
+			 "unknown responder");
+	ck_assert_str_eq(incident_dispatch_to(&w, id, "", "op-wang", T0 + 1),
+			 "unknown responder");
+	ck_assert_str_eq(incident_dispatch_to(&w, id, NULL, "op-wang", T0 + 1),
+			 "unknown responder");
+	ck_assert_str_eq(incident_dispatch_to(&w, id, "V3", "op-wang", T0 + 1),
+			 "responder inactive");
+	ck_assert_str_eq(incident_dispatch_to(&w, ticket, "V2", "op-wang", T0 + 1),
+			 "a ticket is not dispatched");
+	ck_assert_str_eq(incident_dispatch_to(&w, 9999, "V2", "op-wang", T0 + 1),
+			 "unknown or closed incident");
+	ck_assert_ptr_nonnull(incident_dispatch_to(&w, id, "V2", NULL, T0 + 1));
+	ck_assert_ptr_nonnull(incident_dispatch_to(&w, id, "V2", "", T0 + 1));
+	ck_assert_str_eq(incident_dispatch_to(&w, id, "V1", "op-wang", T0 + 1),
+			 "already offered");
+	ck_assert_int_eq(inc->noffers, 1);
+	ck_assert_int_eq(inc->pending_offer, 0);
+	ck_assert_int_eq(world_incident(&w, ticket)->noffers, 0);
+	only_pending(t.v1);
+	ck_assert_uint_eq(npubs(), 0);
+	ck_assert_uint_eq(w.fx.hist.n, 0);
+	ck_assert_uint_eq(w.fx.dirty.n, 0);
+}
+END_TEST
+
+/* Manual offers do not count towards max_offers: escalation still comes
+ * after three offers of the daemon's own. */
+START_TEST(test_manual_not_max_offers)
+{
+	int64_t id = fire(t.leak1, "w-1", EV_WATER_LEAK, false, T0);
+	struct incident *inc = world_incident(&w, id);
+
+	ck_assert_int_eq(inc->priority, 2);
+	ck_assert_str_eq(inc->offers[0].responder_id, "V1");
+	fx_done();
+	ck_assert_ptr_null(incident_dispatch_to(&w, id, "V4", "op-wang", T0 + 10));
+	ck_assert_double_eq(inc->offers[1].deadline, T0 + 310); /* priority 2 */
+	ck_assert_ptr_null(incident_dispatch_to(&w, id, "R1", "op-wang", T0 + 20));
+	ck_assert_ptr_null(incident_dispatch_to(&w, id, "C1", "op-wang", T0 + 30));
+	ck_assert_int_eq(inc->noffers, 4);
+	ck_assert(!inc->escalated);
+	fx_done();
+
+	/* C1 lets it run out: the daemon's second ranked offer, no escalation */
+	incident_on_timer(&w, inc, T0 + 330);
+	ck_assert_int_eq(inc->offers[3].answer, ANS_TIMEOUT);
+	ck_assert(!inc->escalated);
+	ck_assert_int_eq(hist_count(id, "escalated"), 0);
+	ck_assert_int_eq(inc->noffers, 5);
+	ck_assert_str_eq(inc->offers[4].responder_id, "V2");
+	ck_assert(!inc->offers[4].forced);
+	ck_assert(!inc->offers[4].manual);
+	ck_assert_int_eq(pub_count("C2", NULL), 0);
+	fx_done();
+	ck_assert_ptr_null(answer("V2", id, REPLY_DECLINE, NULL, T0 + 340));
+	ck_assert(!inc->escalated);
+	ck_assert_str_eq(inc->offers[5].responder_id, "S1");
+	fx_done();
+	/* the third ranked offer declined: now it escalates */
+	ck_assert_ptr_null(answer("S1", id, REPLY_DECLINE, NULL, T0 + 350));
+	ck_assert(inc->escalated);
+	ck_assert_str_eq(hist_find(id, "escalated")->detail, "reason=max_offers");
+}
+END_TEST
+
+/* --- defects fixed in the core --------------------------------------------- */
+
+#define T_2AM  (T0 - 8 * 3600) /* 2026-11-22T02:00:00+08:00 */
+#define T_NOON (T0 + 2 * 3600) /* 2026-11-22T12:00:00+08:00 */
+
+/* A device event received at received, stamped ts by the device (0: none),
+ * processed at now: a replay after a restart is processed late. */
+static int64_t
+fire_received(struct device *d, const char *event_id, enum ev_type type, double received,
+	      double ts, double now)
+{
+	struct devevent ev;
+
+	memset(&ev, 0, sizeof(ev));
+	str_copy(ev.id, event_id, sizeof(ev.id));
+	ev.type = type;
+	ev.battery = -1;
+	ev.received = received;
+	ev.ts = ts;
+	return incident_on_event(&w, d, &ev, now);
+}
+
+/* An event is classified as of when the daemon received it: a door at
+ * night replayed at noon is still a night door; a door received by day is
+ * nothing whatever the device's clock says. */
+START_TEST(test_classified_by_receive_time)
+{
+	struct device *door2 = add_device("D-DOOR-2", "door", t.e2);
+	struct incident *inc;
+	int64_t id;
+
+	/* received at noon: a door by day, even for E2 who lives alone */
+	ck_assert_int_eq(fire_received(door2, "d-1", EV_DOOR, T_NOON, 0, T_NOON), 0);
+	/* the device claims 02:00; received at noon it is still day */
+	ck_assert_int_eq(fire_received(door2, "d-2", EV_DOOR, T_NOON, T_2AM, T_NOON), 0);
+	ck_assert_int_eq(fire_received(t.door1, "d-3", EV_DOOR, T_NOON, T_2AM, T_NOON),
+			 0);
+	ck_assert_uint_eq(w.incidents.len, 0);
+	ck_assert_uint_eq(w.fx.hist.n, 0);
+	ck_assert_uint_eq(npubs(), 0);
+
+	/* received at 02:00, processed at noon (a replay): a night door */
+	id = fire_received(t.door1, "d-4", EV_DOOR, T_2AM, 0, T_NOON);
+	inc = world_incident(&w, id);
+	ck_assert_ptr_nonnull(inc);
+	ck_assert_int_eq(inc->priority, 2);
+	ck_assert_int_eq(inc->type, EV_DOOR);
+	ck_assert_double_eq(inc->opened_at, T_2AM);
+	ck_assert_double_eq(hist_find(id, "opened")->at, T_2AM);
+	/* offered now, with a window from now */
+	ck_assert_double_eq(inc->offers[0].offered_at, T_NOON);
+	ck_assert_double_eq(inc->offers[0].deadline, T_NOON + 300);
+	check_offer_msg("V1", id, 1, 2, "door", "d-4", 300, 556, t.e1);
+	fx_done();
+
+	/* the device's clock at noon does not make a 02:00 door a day door;
+	 * for E2 (living alone) it is raised to priority 1 */
+	id = fire_received(door2, "d-5", EV_DOOR, T_2AM, T_NOON, T_NOON);
+	inc = world_incident(&w, id);
+	ck_assert_ptr_nonnull(inc);
+	ck_assert_int_eq(inc->priority, 1);
+	ck_assert_double_eq(inc->opened_at, T_2AM);
+}
+END_TEST
+
+/* Gives the county area codes: S1 in E1's village, R1 E1's township's
+ * regional center, C2 the county center of E1's county and C1 that of
+ * another county (C1 sorts first: only the area may pick C2). */
+static void
+county_areas(void)
+{
+	str_copy(t.s1->area_code, "140426101201", sizeof(t.s1->area_code));
+	str_copy(t.r1->area_code, "140426101000", sizeof(t.r1->area_code));
+	str_copy(t.c2->area_code, "140426000000", sizeof(t.c2->area_code));
+	str_copy(t.c1->area_code, "140427000000", sizeof(t.c1->area_code));
+}
+
+/* Tickets of an elder without a (known) station go to the township's
+ * regional center, else to the county center. */
+START_TEST(test_ticket_station_fallback)
+{
+	int64_t id;
+	struct incident *inc;
+	json_t *o;
+
+	county_areas();
+	ck_assert_ptr_eq(ticket_station(&w, t.e1), t.s1);
+
+	/* no station of their own */
+	t.e1->station_id[0] = '\0';
+	ck_assert_ptr_eq(ticket_station(&w, t.e1), t.r1);
+	id = fire(t.hub1, "b-1", EV_LOW_BATTERY, false, T0);
+	inc = world_incident(&w, id);
+	ck_assert_str_eq(inc->station_id, "R1");
+	ck_assert_int_eq(pub_count("S1", NULL), 0);
+	o = pub_get("R1", "ticket");
+	ck_assert_int_eq(jint(o, "incident"), id);
+	json_decref(o);
+	fx_done();
+	/* R1 holds it, so R1 may close it */
+	ck_assert_str_eq(answer("S1", id, REPLY_DONE, NULL, T0 + 60),
+			 "not the ticket's station");
+	ck_assert_ptr_null(answer("R1", id, REPLY_DONE, NULL, T0 + 60));
+	fx_done();
+
+	/* a station id that names no station (gone, or a volunteer's id) */
+	str_copy(t.e1->station_id, "S-GONE", sizeof(t.e1->station_id));
+	ck_assert_ptr_eq(ticket_station(&w, t.e1), t.r1);
+	id = fire(t.hub1, "b-2", EV_TAMPER, false, T0 + 100);
+	ck_assert_str_eq(world_incident(&w, id)->station_id, "R1");
+	str_copy(t.e1->station_id, "V1", sizeof(t.e1->station_id));
+	ck_assert_ptr_eq(ticket_station(&w, t.e1), t.r1);
+
+	/* no regional center in the township (R1 serves another one): the
+	 * county center of the elder's county, not the first one */
+	str_copy(t.r1->area_code, "140426102000", sizeof(t.r1->area_code));
+	ck_assert_ptr_eq(ticket_station(&w, t.e1), t.c2);
+	str_copy(t.e1->station_id, "", sizeof(t.e1->station_id));
+	ck_assert_ptr_eq(ticket_station(&w, t.e1), t.c2);
+	/* a village station in the township is no regional center */
+	str_copy(t.s1->area_code, "140426101000", sizeof(t.s1->area_code));
+	ck_assert_ptr_eq(ticket_station(&w, t.e1), t.c2);
+}
+END_TEST
+
 /* Builds the suite of every incident test. */
 static Suite *
 incident_suite(void)
@@ -1471,6 +2005,23 @@ incident_suite(void)
 	tcase_add_test(tc, test_restore);
 	tcase_add_test(tc, test_restore_open);
 	tcase_add_test(tc, test_names);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("operators");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_ack);
+	tcase_add_test(tc, test_ack_ticket_and_bad_input);
+	tcase_add_test(tc, test_operator_resolve);
+	tcase_add_test(tc, test_operator_resolve_visit);
+	tcase_add_test(tc, test_manual_dispatch);
+	tcase_add_test(tc, test_manual_dispatch_refused);
+	tcase_add_test(tc, test_manual_not_max_offers);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("fixes");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_classified_by_receive_time);
+	tcase_add_test(tc, test_ticket_station_fallback);
 	suite_add_tcase(s, tc);
 	return s;
 }
