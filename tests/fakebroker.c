@@ -398,6 +398,9 @@ packet_read(struct fb *fb, struct packet *p, double deadline)
 		left = deadline - now_mono();
 		if (left <= 0)
 			return false;
+		if (fb->keepalive > 0 &&
+		    left > fb->last_in + 1.5 * fb->keepalive - now_mono())
+			left = fb->last_in + 1.5 * fb->keepalive - now_mono() + 0.01;
 		rc = poll(&pfd, 1, (int)(left * 1000) + 1);
 		if (rc < 0 && errno != EINTR)
 			fail("poll: %s", strerror(errno));
@@ -405,7 +408,7 @@ packet_read(struct fb *fb, struct packet *p, double deadline)
 			continue;
 		n = recv(fb->sock, fb->in + fb->in_len, sizeof(fb->in) - fb->in_len,
 			 MSG_DONTWAIT);
-		if (n == 0)
+		if (n == 0 || (n < 0 && errno == ECONNRESET))
 			fail("the daemon closed the connection without DISCONNECT "
 			     "(%d of %d PUBACKs, %d of %d acks)",
 			     fb->pubacks, fb->count, fb->acks, fb->count);
