@@ -28,7 +28,7 @@ sample=$top_srcdir/sql/sample
 
 carewatchd=$top_builddir/daemon/carewatchd
 carewatch=$top_builddir/tools/carewatch
-cw_load=$top_builddir/tools/cw-load
+cw_load=$top_builddir/bench/cw-load
 
 say() {
 	echo "bench: $*" >&2

@@ -1,8 +1,10 @@
 #!/bin/bash
 # test.sh - the project's test command (README, .ci/run): installs missing
-# dependencies, checks formatting and the systemd unit, builds, and runs
-# `make check` (the Check unit tests and tests/scenarios.sh against private
-# servers). Exits non-zero when anything fails.
+# dependencies, checks formatting and the systemd unit, builds, runs
+# `make check` (the Check unit tests, tests/scenarios.sh and
+# tests/packet_order.sh against private servers), then `make distcheck` (the
+# tarball builds out of tree from a read-only copy and passes the same
+# tests). Exits non-zero when anything fails.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -19,7 +21,7 @@ tests/lib/install-deps.sh
 
 step "clang-format"
 shopt -s nullglob
-sources=(common/*.[ch] daemon/*.[ch] tools/*.[ch] tests/*.c)
+sources=(common/*.[ch] daemon/*.[ch] cli/*.[ch] tools/*.[ch] bench/*.c tests/*.c)
 shopt -u nullglob
 unformatted=()
 for f in "${sources[@]}"; do
@@ -110,6 +112,32 @@ if ((check_ok == 0)); then
 		cat "$log"
 	done < <(find . -name 'test-suite.log' -not -path './autom4te.cache/*')
 fi
+
+# distcheck builds the tarball out of tree and runs make check in it again:
+# every test (unit tests and scenarios, no skips) must pass there too, so a
+# file missing from the tarball or a test writing into the source tree fails
+# here rather than for whoever unpacks a release.
+step "make distcheck"
+distlog=$(mktemp /tmp/cw-distcheck.XXXXXX)
+if ((check_ok == 0)); then
+	echo "not run: make check failed already"
+elif make -j2 distcheck >"$distlog" 2>&1; then
+	# the inner make check's summary: "# TOTAL: 7", "# PASS: 7", ...
+	summary=$(sed -n 's/^# \(TOTAL\|PASS\|SKIP\|FAIL\|XFAIL\|XPASS\|ERROR\): *\([0-9]*\)$/\1 \2/p' \
+		"$distlog" | tr '\n' ' ')
+	echo "make distcheck: passed; its make check: ${summary:-no summary}"
+	if [[ ! $summary =~ TOTAL\ ([1-9][0-9]*) ]] || [[ ! $summary =~ SKIP\ 0 ]]; then
+		echo "make distcheck ran no tests or skipped some"
+		failed+=(distcheck)
+	fi
+else
+	echo "make distcheck failed; the end of its output:"
+	tail -n 60 "$distlog"
+	# a failed make check inside it leaves its logs under carewatch-*/
+	find . -path './carewatch-*' -name 'test-suite.log' -exec cat {} + 2>/dev/null || true
+	failed+=(distcheck)
+fi
+rm -f "$distlog"
 
 step "result"
 echo "tests: $pass passed, $fail failed, $skip skipped"
