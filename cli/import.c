@@ -21,7 +21,6 @@
 #include "log.h"
 #include "util.h"
 
-#define IMPORT_FILE_MAX	    (256L * 1024 * 1024)
 #define IMPORT_ERRORS_SHOWN 50	 /* row errors printed before a summary */
 #define IMPORT_BATCH	    1000 /* statements per pipeline sync */
 #define IMPORT_KEY_MAX	    1024
@@ -963,49 +962,6 @@ import_free(struct import *im)
 	strmap_free(&im->unique);
 }
 
-/* Reads a whole file (or standard input for "-") into a NUL-terminated
- * buffer. */
-static int
-read_file(const char *path, char **out, size_t *outlen)
-{
-	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-	size_t len = 0, cap = 65536, n;
-	char *buf;
-
-	if (f == NULL) {
-		fprintf(stderr, "%s: %s\n", path, strerror(errno));
-		return -1;
-	}
-	buf = xcalloc(1, cap);
-	while ((n = fread(buf + len, 1, cap - len - 1, f)) > 0) {
-		len += n;
-		if (len + 1 == cap) {
-			if (cap >= (size_t)IMPORT_FILE_MAX) {
-				fprintf(stderr, "%s: larger than %ld MiB\n", path,
-					IMPORT_FILE_MAX >> 20);
-				goto fail;
-			}
-			cap *= 2;
-			buf = xrealloc(buf, cap);
-		}
-	}
-	if (ferror(f)) {
-		fprintf(stderr, "%s: %s\n", path, strerror(errno));
-		goto fail;
-	}
-	if (f != stdin)
-		fclose(f);
-	buf[len] = '\0';
-	*out = buf;
-	*outlen = len;
-	return 0;
-fail:
-	if (f != stdin)
-		fclose(f);
-	free(buf);
-	return -1;
-}
-
 /* Orders area rows so that a parent comes before its children. */
 static int
 area_row_cmp(const void *a, const void *b)
@@ -1491,8 +1447,15 @@ cmd_import(struct cli *cli, int argc, char **argv)
 		fprintf(stderr, "carewatch import: --encoding takes utf-8 or gb18030\n");
 		return 2;
 	}
-	if (read_file(path, &raw, &rawlen) < 0)
+	if (strcmp(path, "-") == 0)
+		raw = file_read_stream(stdin, (size_t)CSV_FILE_MAX, &rawlen, err,
+				       sizeof(err));
+	else
+		raw = csv_read_file(path, &rawlen, err, sizeof(err));
+	if (raw == NULL) {
+		fprintf(stderr, "%s: %s\n", path, err);
 		return 1;
+	}
 	if (strncasecmp(enc, "gb", 2) == 0) {
 		if (csv_to_utf8(raw, rawlen, &text, &len, &line, err, sizeof(err)) < 0) {
 			if (line > 0)

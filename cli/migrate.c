@@ -12,6 +12,8 @@
 #include "cli.h"
 #include "util.h"
 
+#define MIGRATION_MAX (16UL << 20) /* bytes in one migration file */
+
 /* Orders migration file names, which start with their number. */
 static int
 name_cmp(const void *a, const void *b)
@@ -32,31 +34,6 @@ sql_dir(void)
 	if (stat(SQLDIR "/001_schema.sql", &st) == 0)
 		return SQLDIR;
 	return SRCSQLDIR;
-}
-
-/* Reads a whole migration into a new NUL-terminated buffer; NULL when it
- * cannot be read. */
-static char *
-read_file(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char *buf;
-	long n;
-
-	if (f == NULL)
-		return NULL;
-	if (fseek(f, 0, SEEK_END) < 0 || (n = ftell(f)) < 0 ||
-	    fseek(f, 0, SEEK_SET) < 0) {
-		fclose(f);
-		return NULL;
-	}
-	buf = xcalloc((size_t)n + 1, 1);
-	if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
-		free(buf);
-		buf = NULL;
-	}
-	fclose(f);
-	return buf;
 }
 
 /* carewatch db migrate: applies every migration not yet recorded in
@@ -100,7 +77,8 @@ cmd_migrate(struct cli *cli, int argc, char **argv)
 		goto out;
 	for (i = 0; i < n; i++) {
 		const char *params[2];
-		char ver[16], *sql;
+		char ver[16], err[128], *sql;
+		size_t len;
 		PGresult *r;
 		bool done;
 
@@ -113,8 +91,9 @@ cmd_migrate(struct cli *cli, int argc, char **argv)
 		if (done)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
-		if ((sql = read_file(path)) == NULL) {
-			fprintf(stderr, "carewatch: %s: cannot read\n", path);
+		if ((sql = file_read(path, MIGRATION_MAX, &len, err, sizeof(err))) ==
+		    NULL) {
+			fprintf(stderr, "carewatch: %s: %s\n", path, err);
 			goto out;
 		}
 		/* one transaction per migration, recorded with it */

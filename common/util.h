@@ -1,10 +1,11 @@
-/* util.h - small helpers shared by every program: time, strings */
+/* util.h - small helpers shared by every program: time, strings, files */
 #ifndef CW_UTIL_H
 #define CW_UTIL_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* Wall-clock time in seconds since the epoch, with sub-second precision. */
 double now_wall(void);
@@ -33,6 +34,16 @@ bool id_valid(const char *s, size_t len, size_t maxlen);
 /* Parses the value v of command-line option --opt as a number in [lo, hi];
  * prints "prog: --opt: ..." and exits 2 when it is not one. */
 double opt_number(const char *prog, const char *opt, const char *v, double lo, double hi);
+
+/* Reads the rest of f, at most max bytes, into a new NUL-terminated buffer
+ * (free() it; *len is its length without the NUL). Returns the buffer, or
+ * NULL with the reason in err: a read error, or more than max bytes. Buffers
+ * outgrown on the way are wiped, as the text may hold personal data. */
+char *file_read_stream(FILE *f, size_t max, size_t *len, char *err, size_t errlen);
+
+/* file_read_stream() of the file at path; the reason in err never names the
+ * path, so that callers can put it first. */
+char *file_read(const char *path, size_t max, size_t *len, char *err, size_t errlen);
 
 /* xmalloc family: abort with a message when memory runs out. */
 void *xcalloc(size_t n, size_t size);
