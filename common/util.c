@@ -163,6 +163,19 @@ str_copy(char *dst, const char *src, size_t len)
 	return 0;
 }
 
+char *
+str_trim(char *s)
+{
+	size_t n;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	n = strlen(s);
+	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+		s[--n] = '\0';
+	return s;
+}
+
 bool
 id_valid(const char *s, size_t len, size_t maxlen)
 {

@@ -27,6 +27,10 @@ void time_format(double t, char *buf, size_t len);
  * src did not fit. */
 int str_copy(char *dst, const char *src, size_t len);
 
+/* Cuts ASCII spaces and tabs from both ends of s in place; returns the
+ * first kept character. */
+char *str_trim(char *s);
+
 /* True when s is an identifier we accept in topics and keys: 1..maxlen of
  * [A-Za-z0-9_.:-]. */
 bool id_valid(const char *s, size_t len, size_t maxlen);

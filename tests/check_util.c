@@ -1,4 +1,5 @@
-/* check_util.c - unit tests for the shared helpers: reading a file whole */
+/* check_util.c - unit tests for the shared helpers: trimming, reading a file
+ * whole */
 #include "config.h"
 
 #include <check.h>
@@ -118,12 +119,28 @@ START_TEST(test_file_read_errors)
 }
 END_TEST
 
+/* Blanks (spaces, tabs) go from both ends; inner ones and other bytes stay. */
+START_TEST(test_str_trim)
+{
+	char a[] = "  \t 黎城县 东关村 \t ", b[] = "", c[] = " \t ", d[] = "x\n";
+
+	ck_assert_str_eq(str_trim(a), "黎城县 东关村");
+	ck_assert_str_eq(str_trim(b), "");
+	ck_assert_str_eq(str_trim(c), "");
+	ck_assert_str_eq(str_trim(d), "x\n");
+}
+END_TEST
+
 /* Builds the suite of every util test. */
 static Suite *
 util_suite(void)
 {
 	Suite *s = suite_create("util");
-	TCase *tc = tcase_create("file");
+	TCase *tc = tcase_create("strings");
+
+	tcase_add_test(tc, test_str_trim);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("file");
 
 	tcase_add_test(tc, test_file_read);
 	tcase_add_test(tc, test_file_read_limit);
