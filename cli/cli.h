@@ -30,10 +30,37 @@ const char *cli_one_line(const char *msg, char *buf, size_t len);
 
 /* key.c */
 
-/* Reads the key for id_number protection from [privacy] id_key_file into
- * buf; returns 0, or -1 when none is configured or it cannot be read
- * (reason in err). */
-int cli_read_key(const struct cli *cli, char *buf, size_t len, char *err, size_t errlen);
+#define CLI_KEY_MAX    1024 /* bytes of a key file */
+#define CLI_KEY_FP_LEN 65   /* a fingerprint: hex SHA-256 and its NUL */
+
+/* Writes the path of the id-number key into buf and returns it:
+ * [privacy] id_key_file, or {[spool] dir}/id.key when that is empty. */
+const char *cli_key_path(const struct cli *cli, char *buf, size_t len);
+
+/* Reads the id-number key (the file's one line of text, at least 16 bytes)
+ * into key (CLI_KEY_MAX bytes). Returns 0, or -1 with a one-line reason
+ * naming the file in err, and *missing set when the file does not exist. */
+int cli_key_read(const struct cli *cli, char *key, size_t len, bool *missing, char *err,
+		 size_t errlen);
+
+/* Creates a new key at path: 32 random bytes, base64, mode 0600, never over
+ * an existing file (then that one is kept and 0 returned), fsynced; makes
+ * its directory with mode 0700 when it is missing. Returns 0, or -1 with a
+ * one-line reason in err. */
+int cli_key_create(const char *path, char *err, size_t errlen);
+
+/* Writes the key's fingerprint, the hex SHA-256 of its text, into hex (at
+ * least CLI_KEY_FP_LEN bytes); 0 or -1. */
+int cli_key_fingerprint(const char *key, char *hex, size_t len);
+
+/* Reads the fingerprint recorded in the database (table id_key) into hex:
+ * 1 when there is one, 0 when none is recorded, -1 with the reason in err. */
+int cli_key_recorded(PGconn *c, char *hex, size_t len, char *err, size_t errlen);
+
+/* Checks that key is the one whose fingerprint the database recorded: 0, or
+ * -1 with a one-line reason naming the key file (never the key) in err. */
+int cli_key_check(const struct cli *cli, PGconn *c, const char *key, char *err,
+		  size_t errlen);
 
 /* migrate.c, import.c, incidents.c */
 

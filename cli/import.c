@@ -20,7 +20,6 @@
 
 #define IMPORT_ERRORS_SHOWN 50	 /* row errors printed before a summary */
 #define IMPORT_BATCH	    1000 /* statements per pipeline sync */
-#define IMPORT_KEY_MAX	    1024
 #define IMPORT_PARAMS_MAX   24
 #define IMPORT_SQL_MAX	    4096
 #define ID_MAX		    64
@@ -921,34 +920,45 @@ conn_fail:
 	return -1;
 }
 
-/* Reads the key that protects id numbers; -1 with a message when there is
- * none. */
+/* Reads the key that protects id numbers into key; -1 with a one-line
+ * reason in err when there is none. */
 static int
-import_key(struct import *im, struct cli *cli, char *key, size_t len)
+import_key(struct cli *cli, char *key, size_t len, char *err, size_t errlen)
 {
-	char err[256] = "";
+	char why[CONF_STR_MAX + 128];
+	bool missing;
 
-	if (cli_read_key(cli, key, len, err, sizeof(err)) == 0 && key[0] != '\0')
+	if (cli_key_read(cli, key, len, &missing, why, sizeof(why)) == 0)
 		return 0;
-	fprintf(
-	    stderr,
-	    "%s: column id_number has values, but there is no key to protect them: %s\n",
-	    im->path, err[0] == '\0' ? "the key is empty" : err);
+	if (missing)
+		snprintf(err, errlen,
+			 "column id_number has values, but there is no id-number key: %s "
+			 "(run `carewatch db migrate` to create it, or set [privacy] "
+			 "id_key_file)",
+			 why);
+	else
+		snprintf(err, errlen,
+			 "column id_number has values, but the id-number key cannot be "
+			 "used: %s",
+			 why);
 	return -1;
 }
 
 /* Connects and applies the checked rows in one transaction; -1 leaves the
- * database as it was. */
+ * database as it was, -2 too after a problem with the key, reported as
+ * "FILE: nothing imported: reason" on one line. */
 static int
 import_db(struct import *im, struct cli *cli)
 {
-	char key[IMPORT_KEY_MAX] = "";
+	char key[CLI_KEY_MAX] = "", err[2 * CONF_STR_MAX + 256];
 	long added = 0, updated = 0;
-	PGconn *conn;
+	PGconn *conn = NULL;
 	int rc = -1;
 
-	if (im->id_numbers && import_key(im, cli, key, sizeof(key)) < 0)
-		return -1;
+	if (im->id_numbers && import_key(cli, key, sizeof(key), err, sizeof(err)) < 0) {
+		rc = -2;
+		goto key_fail;
+	}
 	conn = cli_connect(cli);
 	if (conn == NULL)
 		goto out;
@@ -959,6 +969,13 @@ import_db(struct import *im, struct cli *cli)
 	}
 	if (db_exec(conn, im->path, "BEGIN") < 0)
 		goto out;
+	/* id numbers under another key than the stored ones could never be
+	 * read back together with them */
+	if (im->id_numbers && cli_key_check(cli, conn, key, err, sizeof(err)) < 0) {
+		rc = -2;
+		db_exec(conn, im->path, "ROLLBACK");
+		goto key_fail;
+	}
 	if (import_check_refs(im, conn) < 0)
 		goto rollback;
 	if (strcmp(im->kind->name, "areas") == 0)
@@ -970,6 +987,9 @@ import_db(struct import *im, struct cli *cli)
 	printf("imported %s: %zu rows (%ld new, %ld updated)\n", im->kind->name,
 	       im->nrows, added, updated);
 	rc = 0;
+	goto out;
+key_fail:
+	fprintf(stderr, "%s: nothing imported: %s\n", im->path, err);
 	goto out;
 rollback:
 	if (PQstatus(conn) == CONNECTION_OK && PQpipelineStatus(conn) == PQ_PIPELINE_OFF)
@@ -1037,7 +1057,7 @@ cmd_import(struct cli *cli, int argc, char **argv)
 	struct import im;
 	char *raw = NULL, *text = NULL, err[256];
 	size_t rawlen = 0, len = 0, i;
-	int a, line, rc = 1;
+	int a, line, db = 0, rc = 1;
 	struct tm tm;
 	time_t now;
 
@@ -1107,7 +1127,9 @@ cmd_import(struct cli *cli, int argc, char **argv)
 		len = rawlen;
 		raw = NULL;
 	}
-	if (import_check(&im, text, len) < 0 || import_db(&im, cli) < 0) {
+	if (import_check(&im, text, len) < 0 || (db = import_db(&im, cli)) < 0) {
+		if (db == -2)
+			goto out; /* reported on one line */
 		if (im.errors > IMPORT_ERRORS_SHOWN)
 			fprintf(stderr, "%s: %d more problems not shown\n", path,
 				im.errors - IMPORT_ERRORS_SHOWN);
