@@ -27,7 +27,7 @@ budget=0.70
 sample=$top_srcdir/sql/sample
 
 carewatchd=$top_builddir/daemon/carewatchd
-carewatch=$top_builddir/tools/carewatch
+carewatch=$top_builddir/cli/carewatch
 cw_load=$top_builddir/bench/cw-load
 
 say() {

@@ -215,61 +215,11 @@ csv_column(const struct csv_reader *r, const char *name)
 	return -1;
 }
 
-/* Moves the first used bytes of buf into a new buffer of cap bytes; the old
- * one is wiped first, as the text may hold personal data. */
-static char *
-csv_grow(char *buf, size_t used, size_t cap)
-{
-	char *nbuf = xcalloc(1, cap);
-
-	memcpy(nbuf, buf, used);
-	explicit_bzero(buf, used);
-	free(buf);
-	return nbuf;
-}
-
 /* Reads a file whole for csv_open(), up to CSV_FILE_MAX bytes. */
 char *
 csv_read_file(const char *path, size_t *len, char *err, size_t errlen)
 {
-	size_t used = 0, room = 65536, n; /* room: bytes before the NUL */
-	FILE *f;
-	char *buf;
-
-	*len = 0;
-	if ((f = fopen(path, "rb")) == NULL) {
-		snprintf(err, errlen, "%s", strerror(errno));
-		return NULL;
-	}
-	buf = xcalloc(1, room + 1);
-	for (;;) {
-		/* A short read is the end of the file or an error. */
-		n = fread(buf + used, 1, room - used, f);
-		used += n;
-		if (used < room)
-			break;
-		if (room == (size_t)CSV_FILE_MAX) {
-			if (getc(f) == EOF)
-				break;
-			snprintf(err, errlen, "larger than %ld MiB", CSV_FILE_MAX >> 20);
-			goto fail;
-		}
-		room = room < (size_t)CSV_FILE_MAX / 2 ? room * 2 : (size_t)CSV_FILE_MAX;
-		buf = csv_grow(buf, used, room + 1);
-	}
-	if (ferror(f)) {
-		snprintf(err, errlen, "%s", strerror(errno));
-		goto fail;
-	}
-	fclose(f);
-	buf[used] = '\0';
-	*len = used;
-	return buf;
-fail:
-	fclose(f);
-	explicit_bzero(buf, used);
-	free(buf);
-	return NULL;
+	return file_read(path, (size_t)CSV_FILE_MAX, len, err, errlen);
 }
 
 /* Line number (from 1) of byte offset off: LF, CRLF and a lone CR each end a

@@ -1,4 +1,4 @@
-/* util.c - time parsing and small string helpers */
+/* util.c - time parsing, small string helpers, reading a file whole */
 #include "config.h"
 
 #include <ctype.h>
@@ -163,6 +163,19 @@ str_copy(char *dst, const char *src, size_t len)
 	return 0;
 }
 
+char *
+str_trim(char *s)
+{
+	size_t n;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	n = strlen(s);
+	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+		s[--n] = '\0';
+	return s;
+}
+
 bool
 id_valid(const char *s, size_t len, size_t maxlen)
 {
@@ -193,6 +206,74 @@ opt_number(const char *prog, const char *opt, const char *v, double lo, double h
 		exit(2);
 	}
 	return d;
+}
+
+/* Moves the first used bytes of buf into a new buffer of cap bytes; the old
+ * one is wiped first. */
+static char *
+file_grow(char *buf, size_t used, size_t cap)
+{
+	char *nbuf = xcalloc(1, cap);
+
+	memcpy(nbuf, buf, used);
+	explicit_bzero(buf, used);
+	free(buf);
+	return nbuf;
+}
+
+char *
+file_read_stream(FILE *f, size_t max, size_t *len, char *err, size_t errlen)
+{
+	size_t used = 0, room = max < 65536 ? max : 65536, n; /* room: before the NUL */
+	char *buf = xcalloc(1, room + 1);
+
+	*len = 0;
+	errno = 0;
+	for (;;) {
+		/* A short read is the end of the file or an error. */
+		n = fread(buf + used, 1, room - used, f);
+		used += n;
+		if (used < room)
+			break;
+		if (room == max) {
+			if (getc(f) == EOF)
+				break;
+			if (max >= (1UL << 20))
+				snprintf(err, errlen, "larger than %zu MiB", max >> 20);
+			else
+				snprintf(err, errlen, "larger than %zu bytes", max);
+			goto fail;
+		}
+		room = room < max / 2 ? room * 2 : max;
+		buf = file_grow(buf, used, room + 1);
+	}
+	if (ferror(f)) {
+		snprintf(err, errlen, "%s", strerror(errno != 0 ? errno : EIO));
+		goto fail;
+	}
+	buf[used] = '\0';
+	*len = used;
+	return buf;
+fail:
+	explicit_bzero(buf, used);
+	free(buf);
+	return NULL;
+}
+
+char *
+file_read(const char *path, size_t max, size_t *len, char *err, size_t errlen)
+{
+	FILE *f;
+	char *buf;
+
+	*len = 0;
+	if ((f = fopen(path, "rb")) == NULL) {
+		snprintf(err, errlen, "%s", strerror(errno));
+		return NULL;
+	}
+	buf = file_read_stream(f, max, len, err, errlen);
+	fclose(f);
+	return buf;
 }
 
 void *

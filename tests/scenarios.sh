@@ -9,7 +9,7 @@ set -uo pipefail
 top_srcdir=${top_srcdir:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 top_builddir=${top_builddir:-$top_srcdir}
 CWD_BIN=$top_builddir/daemon/carewatchd
-CLI_BIN=$top_builddir/tools/carewatch
+CLI_BIN=$top_builddir/cli/carewatch
 # shellcheck source=lib/servers.sh
 . "$top_srcdir/tests/lib/servers.sh"
 

@@ -76,7 +76,7 @@ mkdir -p m4
 [[ -x configure ]] || autoreconf -fi
 [[ -f Makefile ]] || ./configure
 make -j2
-for p in daemon/carewatchd tools/carewatch tools/cw-sim; do
+for p in daemon/carewatchd cli/carewatch tools/cw-sim; do
 	[[ -x $p ]] || {
 		echo "demo: $p was not built" >&2
 		exit 1
@@ -136,9 +136,9 @@ daemon/carewatchd -n -c "$conf"
 echo "wrote run/demo/carewatchd.conf"
 
 echo "== database"
-tools/carewatch -c "$conf" db migrate
+cli/carewatch -c "$conf" db migrate
 for kind in areas stations volunteers elders devices; do
-	tools/carewatch -c "$conf" import "$kind" "sql/sample/$kind.csv"
+	cli/carewatch -c "$conf" import "$kind" "sql/sample/$kind.csv"
 done
 
 echo "== carewatchd"
@@ -166,8 +166,8 @@ echo "carewatchd pid $daemon_pid is ready (log: run/demo/carewatchd.log)"
 cat <<EOF
 
 In another terminal:
-  tools/carewatch -c run/demo/carewatchd.conf incidents
-  tools/carewatch -c run/demo/carewatchd.conf incident ID
+  cli/carewatch -c run/demo/carewatchd.conf incidents
+  cli/carewatch -c run/demo/carewatchd.conf incident ID
   mosquitto_sub -h 127.0.0.1 -p $CW_MQ_PORT -v -t 'carewatch/#'
   tail -f run/demo/carewatchd.log
 

@@ -9,7 +9,7 @@ set -euo pipefail
 
 packages=(
 	build-essential autoconf automake libtool pkg-config
-	libevent-dev libmosquitto-dev libjansson-dev check libpq-dev
+	libevent-dev libmosquitto-dev libjansson-dev check libpq-dev libssl-dev
 	postgresql-15 postgresql-client-15 mosquitto mosquitto-clients
 	systemd clang-format
 	util-linux procps coreutils

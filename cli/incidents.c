@@ -79,11 +79,10 @@ query_json(PGconn *c, const char *sql, const char *p1, const char *tz)
 	json_t *j = NULL;
 
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		char *m = PQresultErrorMessage(r), *nl;
+		char msg[512];
 
-		while ((nl = strchr(m, '\n')) != NULL)
-			*nl = ' ';
-		fprintf(stderr, "carewatch: %s\n", m);
+		fprintf(stderr, "carewatch: %s\n",
+			cli_one_line(PQresultErrorMessage(r), msg, sizeof(msg)));
 	} else if (PQntuples(r) == 1 && !PQgetisnull(r, 0, 0)) {
 		j = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
 	}

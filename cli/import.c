@@ -2,9 +2,6 @@
  * it in one transaction or not at all */
 #include "config.h"
 
-#include <ctype.h>
-#include <errno.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -16,21 +13,16 @@
 #include <libpq-fe.h>
 
 #include "cli.h"
-#include "conf.h"
 #include "csv.h"
 #include "log.h"
 #include "util.h"
+#include "validate.h"
 
-#define IMPORT_FILE_MAX	    (256L * 1024 * 1024)
 #define IMPORT_ERRORS_SHOWN 50	 /* row errors printed before a summary */
 #define IMPORT_BATCH	    1000 /* statements per pipeline sync */
-#define IMPORT_KEY_MAX	    1024
 #define IMPORT_PARAMS_MAX   24
 #define IMPORT_SQL_MAX	    4096
 #define ID_MAX		    64
-#define NAME_MAX_BYTES	    200
-#define TEXT_MAX_BYTES	    1000
-#define CONTACTS_MAX	    10
 
 enum col_type {
 	T_ID,		/* 1..64 of [A-Za-z0-9_.:-] */
@@ -154,26 +146,6 @@ static const struct kind kinds[] = {
 
 #define KIND_COLS_MAX 16
 
-static const char *const station_kinds[] = {"county_center", "regional_center",
-					    "village_station", "day_care", NULL};
-static const char *const device_kinds[] = {"sos_button", "smoke",      "gas",	 "co",
-					   "water_leak", "fall_radar", "motion", "door",
-					   "wearable",	 "hub",	       NULL};
-static const char *const ecosystems[] = {"native", "zigbee2mqtt", NULL};
-static const char *const skills[] = {"first_aid",  "nursing", "fire_safety",
-				     "gas_safety", "repair",  NULL};
-static const char *const categories[] = {
-    "extreme_poverty", "low_income", "econ_hardship",
-    "disabled",	       "dementia",   "severe_disability",
-    "living_alone",    "empty_nest", "left_behind",
-    "special_family",  NULL};
-
-/* Area levels from the shape of the code, highest first. */
-enum area_level { AL_PROVINCE, AL_CITY, AL_COUNTY, AL_TOWNSHIP, AL_VILLAGE };
-static const char *const area_level_names[] = {"province", "city", "county", "township",
-					       "village"};
-static const int area_level_digits[] = {2, 4, 6, 9, 12};
-
 /* A set of strings with an int each (first line seen, or a flag). */
 struct strmap {
 	char **keys;
@@ -199,6 +171,7 @@ struct import {
 	size_t nrows, cap;
 	int errors;
 	bool id_numbers; /* some row has a non-empty id_number */
+	int today;	 /* yyyymmdd, local time: no birth date after it */
 	struct strmap unique;
 };
 
@@ -303,329 +276,19 @@ strmap_free(struct strmap *m)
 	memset(m, 0, sizeof(*m));
 }
 
-/* Index of name in a NULL-terminated list, or -1. */
-static int
-word_index(const char *const *list, const char *name)
-{
-	int i;
-
-	for (i = 0; list[i] != NULL; i++) {
-		if (strcmp(list[i], name) == 0)
-			return i;
-	}
-	return -1;
-}
-
-/* Writes "a, b, c" from a NULL-terminated list into buf, for messages. */
-static const char *
-word_list(const char *const *list, char *buf, size_t len)
-{
-	size_t o = 0;
-	int i;
-
-	buf[0] = '\0';
-	for (i = 0; list[i] != NULL && o < len; i++)
-		o += (size_t)snprintf(buf + o, len - o, "%s%s", i ? ", " : "", list[i]);
-	return buf;
-}
-
-/* Cuts ASCII spaces and tabs from both ends of s in place. */
-static char *
-trim(char *s)
-{
-	size_t n;
-
-	while (*s == ' ' || *s == '\t')
-		s++;
-	n = strlen(s);
-	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
-		s[--n] = '\0';
-	return s;
-}
-
-/* True when s holds a control byte (line breaks and tabs too unless
- * multiline). */
-static bool
-has_control(const char *s, bool multiline)
-{
-	for (; *s != '\0'; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (multiline && (c == '\n' || c == '\t'))
-			continue;
-		if (c < 0x20 || c == 0x7f)
-			return true;
-	}
-	return false;
-}
-
-/* True when s is all ASCII digits and n long. */
-static bool
-all_digits(const char *s, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		if (!isdigit((unsigned char)s[i]))
-			return false;
-	}
-	return s[n] == '\0';
-}
-
-/* Level of a 12-digit area code from its trailing zeros; -1 for all zeros. */
-static int
-area_level(const char *code)
-{
-	int lv, i;
-
-	for (lv = AL_PROVINCE; lv < AL_VILLAGE; lv++) {
-		for (i = area_level_digits[lv]; i < 12 && code[i] == '0'; i++)
-			;
-		if (i == 12)
-			break;
-	}
-	if (lv == AL_PROVINCE && code[0] == '0' && code[1] == '0')
-		return -1;
-	return lv;
-}
-
-/* Parses a plain decimal number (no hex, inf or nan) within [lo, hi]. */
-static int
-parse_number(const char *s, double lo, double hi, double *out)
-{
-	const char *p;
-	char *end;
-	double d;
-
-	for (p = s; *p != '\0'; p++) {
-		if (!isdigit((unsigned char)*p) && strchr("+-.eE", *p) == NULL)
-			return -1;
-	}
-	errno = 0;
-	d = strtod(s, &end);
-	if (errno || end == s || *end != '\0' || !isfinite(d) || d < lo || d > hi)
-		return -1;
-	*out = d;
-	return 0;
-}
-
-/* Parses a whole number within [lo, hi]. */
-static int
-parse_int(const char *s, long lo, long hi, long *out)
-{
-	char *end;
-	long l;
-
-	if (!isdigit((unsigned char)*s))
-		return -1;
-	errno = 0;
-	l = strtol(s, &end, 10);
-	if (errno || *end != '\0' || l < lo || l > hi)
-		return -1;
-	*out = l;
-	return 0;
-}
-
-/* Checks a telephone number: 3 to 20 digits with + - ( ) and spaces. */
-static const char *
-check_phone(const char *s)
-{
-	int digits = 0;
-
-	if (strlen(s) > 32)
-		return "telephone number longer than 32 characters";
-	for (; *s != '\0'; s++) {
-		if (isdigit((unsigned char)*s))
-			digits++;
-		else if (strchr("+-() ", *s) == NULL)
-			return "telephone number may hold only digits, + - ( ) and "
-			       "spaces";
-	}
-	if (digits < 3 || digits > 20)
-		return "telephone number needs 3 to 20 digits";
-	return NULL;
-}
-
-/* Days in month m of year y. */
-static int
-month_days(int y, int m)
-{
-	static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-
-	if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
-		return 29;
-	return days[m - 1];
-}
-
-/* Checks a birth date: YYYY-MM-DD (YYYY/M/D as spreadsheets save it is taken
- * too), a real day, not in the future; writes YYYY-MM-DD into out. */
-static const char *
-check_date(const char *s, char *out, size_t len)
-{
-	int y, m, d, n = 0;
-	char sep1, sep2;
-	time_t now = time(NULL);
-	struct tm tm;
-
-	if (strchr(s, ' ') != NULL ||
-	    sscanf(s, "%4d%c%2d%c%2d%n", &y, &sep1, &m, &sep2, &d, &n) != 5 ||
-	    s[n] != '\0' || sep1 != sep2 || (sep1 != '-' && sep1 != '/') ||
-	    !isdigit((unsigned char)s[0]) || strlen(s) < 8 ||
-	    !isdigit((unsigned char)s[n - 1]))
-		return "expected a date YYYY-MM-DD";
-	if (y < 1880 || m < 1 || m > 12 || d < 1 || d > month_days(y, m))
-		return "no such date";
-	localtime_r(&now, &tm);
-	if (y * 10000 + m * 100 + d >
-	    (tm.tm_year + 1900) * 10000 + (tm.tm_mon + 1) * 100 + tm.tm_mday)
-		return "date in the future";
-	snprintf(out, len, "%04d-%02d-%02d", y, m, d);
-	return NULL;
-}
-
-/* Checks a 身份证号: 18 characters with the ISO 7064 MOD 11-2 check digit of
- * GB 11643, or the 15-digit form of before 1999; writes it with an upper-case
- * X into out. Messages never include the number. */
-static const char *
-check_id_number(const char *s, char *out, size_t len)
-{
-	static const int weight[17] = {7, 9, 10, 5,  8, 4, 2, 1, 6,
-				       3, 7, 9,	 10, 5, 8, 4, 2};
-	static const char check[] = "10X98765432";
-	size_t n = strlen(s), i;
-	int sum = 0;
-
-	if (n == 15) {
-		if (!all_digits(s, 15))
-			return "a 15-character id number must be all digits";
-		str_copy(out, s, len);
-		return NULL;
-	}
-	if (n != 18)
-		return "expected 18 characters (or 15 digits)";
-	for (i = 0; i < 17; i++) {
-		if (!isdigit((unsigned char)s[i]))
-			return "expected 17 digits and a check character";
-		sum += (s[i] - '0') * weight[i];
-	}
-	if (toupper((unsigned char)s[17]) != check[sum % 11])
-		return "invalid check digit";
-	str_copy(out, s, len);
-	out[17] = (char)toupper((unsigned char)out[17]);
-	return NULL;
-}
-
-/* Checks a ;-separated list against the allowed words and writes it as a
- * PostgreSQL array literal ({a,b}) into out. */
-static const char *
-check_list(char *s, const char *const *allowed, const char *what, char *out, size_t len,
-	   char *reason, size_t rlen)
-{
-	bool used[16] = {false};
-	char *item, *save = NULL, words[256];
-	size_t o = 1;
-	int n = 0, k;
-
-	out[0] = '{';
-	for (item = strtok_r(s, ";", &save); item != NULL;
-	     item = strtok_r(NULL, ";", &save)) {
-		item = trim(item);
-		if (*item == '\0')
-			continue;
-		n++;
-		k = word_index(allowed, item);
-		if (k < 0) {
-			snprintf(reason, rlen, "item %d is not a known %s (allowed: %s)",
-				 n, what, word_list(allowed, words, sizeof(words)));
-			return reason;
-		}
-		if (used[k])
-			continue;
-		used[k] = true;
-		o += (size_t)snprintf(out + o, len - o, "%s%s", o > 1 ? "," : "",
-				      allowed[k]);
-	}
-	snprintf(out + o, len - o, "}");
-	return NULL;
-}
-
-/* Replaces the full-width ：and ；that Chinese input methods type with ASCII
- * ones, in place. */
-static void
-ascii_punct(char *s)
-{
-	char *w = s;
-
-	while (*s != '\0') {
-		if (strncmp(s, "\xef\xbc\x9a", 3) == 0 ||
-		    strncmp(s, "\xef\xbc\x9b", 3) == 0) {
-			*w++ = s[2] == '\x9a' ? ':' : ';';
-			s += 3;
-		} else {
-			*w++ = *s++;
-		}
-	}
-	*w = '\0';
-}
-
-/* Checks "name:phone;name:phone" and writes it back normalised into out. */
-static const char *
-check_contacts(char *s, char *out, size_t len, char *reason, size_t rlen)
-{
-	char *item, *save = NULL, *colon, *name, *phone;
-	const char *why;
-	size_t o = 0;
-	int n = 0;
-
-	ascii_punct(s);
-	out[0] = '\0';
-	for (item = strtok_r(s, ";", &save); item != NULL;
-	     item = strtok_r(NULL, ";", &save)) {
-		item = trim(item);
-		if (*item == '\0')
-			continue;
-		if (++n > CONTACTS_MAX) {
-			snprintf(reason, rlen, "more than %d contacts", CONTACTS_MAX);
-			return reason;
-		}
-		colon = strchr(item, ':');
-		if (colon == NULL) {
-			snprintf(reason, rlen, "contact %d: expected name:phone", n);
-			return reason;
-		}
-		*colon = '\0';
-		name = trim(item);
-		phone = trim(colon + 1);
-		if (*name == '\0' || strlen(name) > NAME_MAX_BYTES ||
-		    has_control(name, false)) {
-			snprintf(reason, rlen,
-				 "contact %d: the name is empty or too long", n);
-			return reason;
-		}
-		if ((why = check_phone(phone)) != NULL) {
-			snprintf(reason, rlen, "contact %d: %s", n, why);
-			return reason;
-		}
-		o += (size_t)snprintf(out + o, len - o, "%s%s:%s", o ? ";" : "", name,
-				      phone);
-		if (o >= len)
-			return "contacts too long";
-	}
-	return NULL;
-}
-
 /* Checks one non-empty field of column c and writes the value to store into
  * out; returns NULL, or the reason it is wrong (maybe written into reason).
- * The field's text may be modified. */
+ * today (yyyymmdd) bounds birth dates. */
 static const char *
-check_value(const struct column *c, char *v, char *out, size_t len, char *reason,
-	    size_t rlen)
+check_value(const struct column *c, const char *v, int today, char *out, size_t len,
+	    char *reason, size_t rlen)
 {
-	char words[256];
-	const char *why;
+	enum area_level level;
+	const char *why = NULL;
 	double d;
 	long l;
-	int a, b;
+	bool b;
+	char g;
 
 	switch (c->type) {
 	case T_ID:
@@ -633,121 +296,83 @@ check_value(const struct column *c, char *v, char *out, size_t len, char *reason
 			return "expected 1 to 64 letters, digits or _ . : -";
 		break;
 	case T_CODE:
-		if (!all_digits(v, 12) || area_level(v) < 0)
-			return "expected a 12-digit area code";
+		why = validate_area_code(v, &level);
 		break;
 	case T_NAME:
+		why = validate_text(v, VALIDATE_NAME_MAX, false, reason, rlen);
+		break;
 	case T_TEXT:
 	case T_EXTID:
-		if (strlen(v) > (c->type == T_NAME ? NAME_MAX_BYTES : TEXT_MAX_BYTES)) {
-			snprintf(reason, rlen, "longer than %d bytes",
-				 c->type == T_NAME ? NAME_MAX_BYTES : TEXT_MAX_BYTES);
-			return reason;
-		}
-		if (has_control(v, false))
-			return "contains a line break or control character";
-		if (c->type == T_EXTID && strpbrk(v, "+#") != NULL)
+		why = validate_text(v, VALIDATE_TEXT_MAX, false, reason, rlen);
+		if (why == NULL && c->type == T_EXTID && strpbrk(v, "+#") != NULL)
 			return "may not contain + or # (MQTT wildcards)";
 		break;
 	case T_NOTES:
-		if (has_control(v, true))
-			return "contains a control character";
+		why = validate_text(v, CSV_FIELD_MAX, true, reason, rlen);
 		break;
 	case T_LAT:
-		if (parse_number(v, -90, 90, &d) < 0)
+		if (validate_number(v, -90, 90, &d) < 0)
 			return "expected a latitude in decimal degrees, -90 to 90";
 		break;
 	case T_LON:
-		if (parse_number(v, -180, 180, &d) < 0)
+		if (validate_number(v, -180, 180, &d) < 0)
 			return "expected a longitude in decimal degrees, -180 to 180";
 		break;
 	case T_PHONE:
-		if ((why = check_phone(v)) != NULL)
-			return why;
+		why = validate_phone(v);
 		break;
 	case T_STATION_KIND:
-	case T_DEVICE_KIND:
-	case T_ECOSYSTEM: {
-		const char *const *list = c->type == T_STATION_KIND  ? station_kinds
-					  : c->type == T_DEVICE_KIND ? device_kinds
-								     : ecosystems;
-
-		if (word_index(list, v) < 0) {
-			snprintf(reason, rlen, "expected one of: %s",
-				 word_list(list, words, sizeof(words)));
-			return reason;
-		}
+		why = validate_word(v, validate_station_kinds, reason, rlen);
 		break;
-	}
+	case T_DEVICE_KIND:
+		why = validate_word(v, validate_device_kinds, reason, rlen);
+		break;
+	case T_ECOSYSTEM:
+		why = validate_word(v, validate_ecosystems, reason, rlen);
+		break;
 	case T_CAPACITY:
-		if (parse_int(v, 0, 1000, &l) < 0)
+		if (validate_integer(v, 0, 1000, &l) < 0)
 			return "expected a whole number from 0 to 1000";
 		break;
 	case T_SKILLS:
-		return check_list(v, skills, "skill", out, len, reason, rlen);
+		return validate_list(v, validate_skills, "skill", out, len, reason, rlen);
 	case T_CATEGORIES:
-		return check_list(v, categories, "category", out, len, reason, rlen);
+		return validate_list(v, validate_categories, "category", out, len, reason,
+				     rlen);
 	case T_HOURS:
-		if (conf_parse_hours(v, &a, &b) < 0)
-			return "expected HH:MM-HH:MM or 24h";
-		if (strcmp(v, "24h") == 0)
-			break;
-		if (a == b)
-			return "the hours are empty (from equals to); use 24h for all "
-			       "day";
-		snprintf(out, len, "%02d:%02d-%02d:%02d", a / 60, a % 60, b / 60, b % 60);
-		return NULL;
+		return validate_hours(v, out, len);
 	case T_KM:
-		if (parse_number(v, 0, 1000, &d) < 0)
+		if (validate_number(v, 0, 1000, &d) < 0)
 			return "expected a distance in km from 0 to 1000";
 		break;
 	case T_BOOL:
-		if (strcasecmp(v, "yes") == 0 || strcmp(v, "是") == 0)
-			str_copy(out, "true", len);
-		else if (strcasecmp(v, "no") == 0 || strcmp(v, "否") == 0)
-			str_copy(out, "false", len);
-		else
-			return "expected yes or no";
-		return NULL;
+		if ((why = validate_bool(v, &b)) == NULL)
+			str_copy(out, b ? "true" : "false", len);
+		return why;
 	case T_DATE:
-		return check_date(v, out, len);
+		return validate_birth_date(v, today, out, len);
 	case T_GENDER:
-		if (strcasecmp(v, "F") == 0 || strcmp(v, "女") == 0)
-			str_copy(out, "F", len);
-		else if (strcasecmp(v, "M") == 0 || strcmp(v, "男") == 0)
-			str_copy(out, "M", len);
-		else
-			return "expected F or M";
-		return NULL;
+		if ((why = validate_gender(v, &g)) == NULL)
+			str_copy(out, g == 'F' ? "F" : "M", len);
+		return why;
 	case T_CAPABILITY:
-		if (parse_int(v, 0, 4, &l) < 0)
+		if (validate_integer(v, 0, 4, &l) < 0)
 			return "expected a capability level from 0 to 4";
 		break;
 	case T_CONTACTS:
-		return check_contacts(v, out, len, reason, rlen);
+		return validate_contacts(v, out, len, reason, rlen);
 	case T_IDNUM:
-		return check_id_number(v, out, len);
+		return validate_id_number(v, out, len);
 	case T_SECONDS:
-		if (parse_int(v, 1, 7 * 86400, &l) < 0)
+		if (validate_integer(v, 1, 7 * 86400, &l) < 0)
 			return "expected a whole number of seconds from 1 to 604800";
 		break;
 	}
+	if (why != NULL)
+		return why;
 	if (str_copy(out, v, len) < 0)
 		return "too long";
 	return NULL;
-}
-
-/* Masks an id number for display: first 4, a star for each middle
- * character, last 4. */
-static char *
-mask_id_number(const char *s)
-{
-	size_t n = strlen(s), i;
-	char *m = xstrdup(s);
-
-	for (i = 4; i + 4 < n; i++)
-		m[i] = '*';
-	return m;
 }
 
 /* Index of column name in kind k, or -1. */
@@ -795,7 +420,7 @@ import_header(struct import *im, struct csv_reader *r)
 				      k->cols[i].name);
 	im->nfields = r->nfields;
 	for (f = 0; f < r->nfields; f++) {
-		char *h = trim(r->fields[f]);
+		char *h = str_trim(r->fields[f]);
 
 		if (*h == '\0') {
 			import_error(im, r->rec_line, NULL, "header field %d is empty",
@@ -835,8 +460,9 @@ import_row_rules(struct import *im, struct row *row)
 {
 	const struct kind *k = im->kind;
 	char key[ID_MAX * 2 + 300];
-	int first, plv, n, eco = kind_column(k, "ecosystem"),
-			   ext = kind_column(k, "external_id");
+	int first, n, eco = kind_column(k, "ecosystem"),
+		      ext = kind_column(k, "external_id");
+	enum area_level lv, plv;
 	const char *kv = row->vals[0];
 
 	if (kv == NULL)
@@ -845,17 +471,18 @@ import_row_rules(struct import *im, struct row *row)
 	if ((first = strmap_add(&im->unique, key, row->line)) != 0)
 		import_error(im, row->line, k->cols[0].name, "repeats the row on line %d",
 			     first);
-	if (strcmp(k->name, "areas") == 0) {
-		row->level = area_level(kv);
-		row->vals[k->ncols] = xstrdup(area_level_names[row->level]);
-		if (row->vals[2] == NULL)
+	/* codes were checked with the row: only their levels are wanted */
+	if (strcmp(k->name, "areas") == 0 && validate_area_code(kv, &lv) == NULL) {
+		row->level = (int)lv;
+		row->vals[k->ncols] = xstrdup(validate_area_level_name(lv));
+		if (row->vals[2] == NULL ||
+		    validate_area_code(row->vals[2], &plv) != NULL)
 			return;
-		plv = area_level(row->vals[2]);
-		n = area_level_digits[plv];
-		if (plv >= row->level)
+		n = validate_area_digits(plv);
+		if (plv >= lv)
 			import_error(im, row->line, "parent_code",
 				     "the parent must be a higher level than this %s",
-				     area_level_names[row->level]);
+				     validate_area_level_name(lv));
 		else if (strncmp(kv, row->vals[2], (size_t)n) != 0)
 			import_error(
 			    im, row->line, "parent_code",
@@ -912,7 +539,7 @@ import_record(struct import *im, struct csv_reader *r, char *scratch, size_t scr
 
 		if (im->hdr[i] < 0)
 			continue;
-		v = trim(r->fields[im->hdr[i]]);
+		v = str_trim(r->fields[im->hdr[i]]);
 		if (*v == '\0') {
 			if (c->flags & C_NONEMPTY)
 				import_error(im, row.line, c->name, "must not be empty");
@@ -920,14 +547,18 @@ import_record(struct import *im, struct csv_reader *r, char *scratch, size_t scr
 				row.vals[i] = xstrdup(c->def);
 			continue;
 		}
-		why = check_value(c, v, scratch, scratchlen, reason, sizeof(reason));
+		why = check_value(c, v, im->today, scratch, scratchlen, reason,
+				  sizeof(reason));
 		if (why != NULL) {
 			import_error(im, row.line, c->name, "%s", why);
 			continue;
 		}
 		row.vals[i] = xstrdup(scratch);
 		if (c->type == T_IDNUM) {
-			row.vals[k->ncols] = mask_id_number(scratch);
+			char masked[VALIDATE_ID_NUMBER_LEN];
+
+			validate_mask_id_number(scratch, masked, sizeof(masked));
+			row.vals[k->ncols] = xstrdup(masked);
 			im->id_numbers = true;
 		}
 	}
@@ -961,49 +592,6 @@ import_free(struct import *im)
 	im->rows = NULL;
 	im->nrows = 0;
 	strmap_free(&im->unique);
-}
-
-/* Reads a whole file (or standard input for "-") into a NUL-terminated
- * buffer. */
-static int
-read_file(const char *path, char **out, size_t *outlen)
-{
-	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-	size_t len = 0, cap = 65536, n;
-	char *buf;
-
-	if (f == NULL) {
-		fprintf(stderr, "%s: %s\n", path, strerror(errno));
-		return -1;
-	}
-	buf = xcalloc(1, cap);
-	while ((n = fread(buf + len, 1, cap - len - 1, f)) > 0) {
-		len += n;
-		if (len + 1 == cap) {
-			if (cap >= (size_t)IMPORT_FILE_MAX) {
-				fprintf(stderr, "%s: larger than %ld MiB\n", path,
-					IMPORT_FILE_MAX >> 20);
-				goto fail;
-			}
-			cap *= 2;
-			buf = xrealloc(buf, cap);
-		}
-	}
-	if (ferror(f)) {
-		fprintf(stderr, "%s: %s\n", path, strerror(errno));
-		goto fail;
-	}
-	if (f != stdin)
-		fclose(f);
-	buf[len] = '\0';
-	*out = buf;
-	*outlen = len;
-	return 0;
-fail:
-	if (f != stdin)
-		fclose(f);
-	free(buf);
-	return -1;
 }
 
 /* Orders area rows so that a parent comes before its children. */
@@ -1332,34 +920,45 @@ conn_fail:
 	return -1;
 }
 
-/* Reads the key that protects id numbers; -1 with a message when there is
- * none. */
+/* Reads the key that protects id numbers into key; -1 with a one-line
+ * reason in err when there is none. */
 static int
-import_key(struct import *im, struct cli *cli, char *key, size_t len)
+import_key(struct cli *cli, char *key, size_t len, char *err, size_t errlen)
 {
-	char err[256] = "";
+	char why[CONF_STR_MAX + 128];
+	bool missing;
 
-	if (cli_read_key(cli, key, len, err, sizeof(err)) == 0 && key[0] != '\0')
+	if (cli_key_read(cli, key, len, &missing, why, sizeof(why)) == 0)
 		return 0;
-	fprintf(
-	    stderr,
-	    "%s: column id_number has values, but there is no key to protect them: %s\n",
-	    im->path, err[0] == '\0' ? "the key is empty" : err);
+	if (missing)
+		snprintf(err, errlen,
+			 "column id_number has values, but there is no id-number key: %s "
+			 "(run `carewatch db migrate` to create it, or set [privacy] "
+			 "id_key_file)",
+			 why);
+	else
+		snprintf(err, errlen,
+			 "column id_number has values, but the id-number key cannot be "
+			 "used: %s",
+			 why);
 	return -1;
 }
 
 /* Connects and applies the checked rows in one transaction; -1 leaves the
- * database as it was. */
+ * database as it was, -2 too after a problem with the key, reported as
+ * "FILE: nothing imported: reason" on one line. */
 static int
 import_db(struct import *im, struct cli *cli)
 {
-	char key[IMPORT_KEY_MAX] = "";
+	char key[CLI_KEY_MAX] = "", err[2 * CONF_STR_MAX + 256];
 	long added = 0, updated = 0;
-	PGconn *conn;
+	PGconn *conn = NULL;
 	int rc = -1;
 
-	if (im->id_numbers && import_key(im, cli, key, sizeof(key)) < 0)
-		return -1;
+	if (im->id_numbers && import_key(cli, key, sizeof(key), err, sizeof(err)) < 0) {
+		rc = -2;
+		goto key_fail;
+	}
 	conn = cli_connect(cli);
 	if (conn == NULL)
 		goto out;
@@ -1370,6 +969,13 @@ import_db(struct import *im, struct cli *cli)
 	}
 	if (db_exec(conn, im->path, "BEGIN") < 0)
 		goto out;
+	/* id numbers under another key than the stored ones could never be
+	 * read back together with them */
+	if (im->id_numbers && cli_key_check(cli, conn, key, err, sizeof(err)) < 0) {
+		rc = -2;
+		db_exec(conn, im->path, "ROLLBACK");
+		goto key_fail;
+	}
 	if (import_check_refs(im, conn) < 0)
 		goto rollback;
 	if (strcmp(im->kind->name, "areas") == 0)
@@ -1381,6 +987,9 @@ import_db(struct import *im, struct cli *cli)
 	printf("imported %s: %zu rows (%ld new, %ld updated)\n", im->kind->name,
 	       im->nrows, added, updated);
 	rc = 0;
+	goto out;
+key_fail:
+	fprintf(stderr, "%s: nothing imported: %s\n", im->path, err);
 	goto out;
 rollback:
 	if (PQstatus(conn) == CONNECTION_OK && PQpipelineStatus(conn) == PQ_PIPELINE_OFF)
@@ -1448,7 +1057,9 @@ cmd_import(struct cli *cli, int argc, char **argv)
 	struct import im;
 	char *raw = NULL, *text = NULL, err[256];
 	size_t rawlen = 0, len = 0, i;
-	int a, line, rc = 1;
+	int a, line, db = 0, rc = 1;
+	struct tm tm;
+	time_t now;
 
 	for (a = 1; a < argc; a++) {
 		if (strcmp(argv[a], "-h") == 0 || strcmp(argv[a], "--help") == 0) {
@@ -1477,6 +1088,9 @@ cmd_import(struct cli *cli, int argc, char **argv)
 	}
 	memset(&im, 0, sizeof(im));
 	im.path = path;
+	now = time(NULL);
+	localtime_r(&now, &tm);
+	im.today = (tm.tm_year + 1900) * 10000 + (tm.tm_mon + 1) * 100 + tm.tm_mday;
 	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
 		if (strcmp(kinds[i].name, kind) == 0)
 			im.kind = &kinds[i];
@@ -1491,8 +1105,15 @@ cmd_import(struct cli *cli, int argc, char **argv)
 		fprintf(stderr, "carewatch import: --encoding takes utf-8 or gb18030\n");
 		return 2;
 	}
-	if (read_file(path, &raw, &rawlen) < 0)
+	if (strcmp(path, "-") == 0)
+		raw = file_read_stream(stdin, (size_t)CSV_FILE_MAX, &rawlen, err,
+				       sizeof(err));
+	else
+		raw = csv_read_file(path, &rawlen, err, sizeof(err));
+	if (raw == NULL) {
+		fprintf(stderr, "%s: %s\n", path, err);
 		return 1;
+	}
 	if (strncasecmp(enc, "gb", 2) == 0) {
 		if (csv_to_utf8(raw, rawlen, &text, &len, &line, err, sizeof(err)) < 0) {
 			if (line > 0)
@@ -1506,7 +1127,9 @@ cmd_import(struct cli *cli, int argc, char **argv)
 		len = rawlen;
 		raw = NULL;
 	}
-	if (import_check(&im, text, len) < 0 || import_db(&im, cli) < 0) {
+	if (import_check(&im, text, len) < 0 || (db = import_db(&im, cli)) < 0) {
+		if (db == -2)
+			goto out; /* reported on one line */
 		if (im.errors > IMPORT_ERRORS_SHOWN)
 			fprintf(stderr, "%s: %d more problems not shown\n", path,
 				im.errors - IMPORT_ERRORS_SHOWN);
