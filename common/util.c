@@ -77,6 +77,12 @@ days_in_month(int y, int m)
 	return m == 2 && leap ? 29 : dm[m - 1];
 }
 
+bool
+date_exists(int y, int m, int d)
+{
+	return y >= 1 && m >= 1 && m <= 12 && d >= 1 && d <= days_in_month(y, m);
+}
+
 int
 time_parse_rfc3339(const char *s, double *out)
 {
@@ -122,8 +128,7 @@ time_parse_rfc3339(const char *s, double *out)
 	}
 	if (*p != '\0')
 		return -1;
-	if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) ||
-	    h > 23 || mi > 59 || sec > 60)
+	if (y < 1970 || !date_exists(y, mo, d) || h > 23 || mi > 59 || sec > 60)
 		return -1;
 	*out = (double)(days_from_civil(y, mo, d) * 86400L + h * 3600L + mi * 60L + sec -
 			off) +

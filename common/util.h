@@ -20,6 +20,9 @@ uint64_t xorshift_next(uint64_t *state);
  * into epoch seconds; -1 on error. */
 int time_parse_rfc3339(const char *s, double *out);
 
+/* True when y-m-d is a day of the (proleptic Gregorian) calendar. */
+bool date_exists(int y, int m, int d);
+
 /* Formats epoch seconds as RFC 3339 UTC with milliseconds. */
 void time_format(double t, char *buf, size_t len);
 

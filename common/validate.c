@@ -57,24 +57,6 @@ digits_value(const char *s, int n)
 	return v;
 }
 
-/* Days in month m of year y (proleptic Gregorian). */
-static int
-month_days(int y, int m)
-{
-	static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-
-	if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
-		return 29;
-	return days[m - 1];
-}
-
-/* True when y-m-d is a day of the calendar. */
-static bool
-day_exists(int y, int m, int d)
-{
-	return y >= 1 && m >= 1 && m <= 12 && d >= 1 && d <= month_days(y, m);
-}
-
 /* Index of name in a NULL-terminated list, or -1. */
 static int
 word_index(const char *const *list, const char *name)
@@ -339,7 +321,7 @@ validate_date(const char *s, char *out, size_t len, int *ymd)
 	sep = *p++;
 	if (date_field(&p, &m) < 0 || *p++ != sep || date_field(&p, &d) < 0 || *p != '\0')
 		return "expected a date YYYY-MM-DD";
-	if (!day_exists(y, m, d))
+	if (!date_exists(y, m, d))
 		return "no such date";
 	snprintf(out, len, "%04d-%02d-%02d", y, m, d);
 	if (ymd != NULL)
@@ -459,8 +441,8 @@ validate_id_number(const char *s, char *out, size_t len)
 	if (n == 15) {
 		if (!all_digits(s, 15))
 			return "a 15-character id number must be all digits";
-		if (!day_exists(1900 + digits_value(s + 6, 2), digits_value(s + 8, 2),
-				digits_value(s + 10, 2)))
+		if (!date_exists(1900 + digits_value(s + 6, 2), digits_value(s + 8, 2),
+				 digits_value(s + 10, 2)))
 			return "the birth date in the id number does not exist";
 		str_copy(out, s, len);
 		return NULL;
@@ -475,8 +457,8 @@ validate_id_number(const char *s, char *out, size_t len)
 	if (toupper((unsigned char)s[17]) != check[sum % 11])
 		return "invalid check digit";
 	if (digits_value(s + 6, 4) < 1800 ||
-	    !day_exists(digits_value(s + 6, 4), digits_value(s + 10, 2),
-			digits_value(s + 12, 2)))
+	    !date_exists(digits_value(s + 6, 4), digits_value(s + 10, 2),
+			 digits_value(s + 12, 2)))
 		return "the birth date in the id number does not exist";
 	str_copy(out, s, len);
 	out[17] = (char)toupper((unsigned char)out[17]);

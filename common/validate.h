@@ -23,6 +23,7 @@ extern const char *const validate_station_kinds[];
 extern const char *const validate_device_kinds[];
 extern const char *const validate_ecosystems[];
 extern const char *const validate_skills[];
+/* in the order of the daemon's category bits (daemon/model.h) */
 extern const char *const validate_categories[];
 
 /* Levels of a 12-digit statistical division code (统计用区划代码). */

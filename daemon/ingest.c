@@ -11,6 +11,7 @@
 #include "conf.h"
 #include "ingest.h"
 #include "util.h"
+#include "validate.h"
 
 static const char *const ev_names[EV__COUNT] = {
     [EV_SOS] = "sos",
@@ -444,31 +445,19 @@ classify_priority(enum ev_type t, bool clear, const struct elder *e,
 unsigned
 elder_cats_parse(const char *s)
 {
-	static const struct {
-		const char *name;
-		unsigned bit;
-	} cats[] = {
-	    {"extreme_poverty", CAT_EXTREME_POVERTY},
-	    {"low_income", CAT_LOW_INCOME},
-	    {"econ_hardship", CAT_ECON_HARDSHIP},
-	    {"disabled", CAT_DISABLED},
-	    {"dementia", CAT_DEMENTIA},
-	    {"severe_disability", CAT_SEVERE_DISABILITY},
-	    {"living_alone", CAT_LIVING_ALONE},
-	    {"empty_nest", CAT_EMPTY_NEST},
-	    {"left_behind", CAT_LEFT_BEHIND},
-	    {"special_family", CAT_SPECIAL_FAMILY},
-	};
 	unsigned bits = 0;
 	size_t i;
 
+	/* validate_categories lists them in the order of enum elder_cat's bits:
+	 * one list for the importer and the daemon */
 	while (s && *s) {
 		const char *e = strpbrk(s, ";,{}");
 		size_t n = e ? (size_t)(e - s) : strlen(s);
 
-		for (i = 0; i < sizeof(cats) / sizeof(cats[0]); i++)
-			if (strlen(cats[i].name) == n && strncmp(s, cats[i].name, n) == 0)
-				bits |= cats[i].bit;
+		for (i = 0; validate_categories[i] != NULL; i++)
+			if (strlen(validate_categories[i]) == n &&
+			    strncmp(s, validate_categories[i], n) == 0)
+				bits |= 1u << i;
 		s = e ? e + 1 : NULL;
 	}
 	return bits;

@@ -33,7 +33,8 @@ enum ev_type {
 	EV__COUNT
 };
 
-/* Elder categories as a bit set (SPEC §2). */
+/* Elder categories as a bit set (SPEC §2): bit i is validate_categories[i]
+ * (common/validate.c), the list the importer checks against. */
 enum elder_cat {
 	CAT_EXTREME_POVERTY = 1 << 0,
 	CAT_LOW_INCOME = 1 << 1,
