@@ -38,6 +38,8 @@ struct db {
 static void db_io_cb(evutil_socket_t fd, short what, void *arg);
 
 static void db_deadline_cb(evutil_socket_t fd, short what, void *arg);
+static int db_send(struct db *db, const struct db_query *q, int n, db_done_fn done,
+		   void *arg);
 
 struct db *
 db_new(struct event_base *base, const char *conninfo, const char *setup_sql,
@@ -231,10 +233,9 @@ db_connect_step(struct db *db)
 	if (db->setup_sql) {
 		struct db_query q = {.sql = db->setup_sql};
 
-		db->ready = true; /* lets db_run send the setup job */
-		if (db_run(db, &q, 1, db_setup_done, db) < 0)
-			return; /* the session was lost: retried */
-		db->ready = false;
+		/* before the session counts as up; a failed send drops it and
+		 * the connection is made again */
+		db_send(db, &q, 1, db_setup_done, db);
 		return;
 	}
 	db_setup_done(db, true, false, NULL, 0, NULL);
@@ -359,14 +360,14 @@ db_run_failed(struct db *db, const char *why)
 	return -1;
 }
 
-int
-db_run(struct db *db, const struct db_query *q, int n, db_done_fn done, void *arg)
+/* Sends a job on a connected session with nothing in flight (db_run's
+ * contract; the session's setup job uses it before the session is up). */
+static int
+db_send(struct db *db, const struct db_query *q, int n, db_done_fn done, void *arg)
 {
 	struct timeval tv;
 	int i, f;
 
-	if (!db_idle(db) || n < 1 || n > DB_QUERY_MAX)
-		return -1;
 	db->busy = true;
 	db->failed = false;
 	db->err[0] = '\0';
@@ -390,6 +391,14 @@ db_run(struct db *db, const struct db_query *q, int n, db_done_fn done, void *ar
 		evtimer_add(db->deadline, &tv);
 	}
 	return 0;
+}
+
+int
+db_run(struct db *db, const struct db_query *q, int n, db_done_fn done, void *arg)
+{
+	if (!db_idle(db) || n < 1 || n > DB_QUERY_MAX)
+		return -1;
+	return db_send(db, q, n, done, arg);
 }
 
 void
