@@ -85,7 +85,7 @@ struct engine {
 	bool mqtt_started;
 	bool reload_wanted, reloading;
 	bool locked, locking; /* this session holds the single-writer lock */
-	double lock_wait_since;
+	double lock_wait_since, lock_logged_at;
 	double stop_deadline;
 	/* keys of events this process has run the core on */
 	struct hmap recent;

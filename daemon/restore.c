@@ -40,11 +40,10 @@ lock_done_cb(void *arg, bool ok, bool lost, PGresult **res, int n, const char *e
 		 * backend still finishes its last batch, or a second daemon.
 		 * Asked again shortly; never a wait inside PostgreSQL, so the
 		 * connection stays free and a stall stays visible. */
-		if (e->lock_wait_since == 0) {
-			e->lock_wait_since = now;
-			log_warn("event=db_lock_wait holder_pid=%s",
-				 PQgetvalue(res[0], 0, 1));
-		} else if ((long)(now - e->lock_wait_since) % 30 == 0) {
+		if (e->lock_wait_since == 0)
+			e->lock_wait_since = e->lock_logged_at = now;
+		if (now >= e->lock_logged_at) { /* at first, then every 30 s */
+			e->lock_logged_at = now + 30;
 			log_warn("event=db_lock_wait holder_pid=%s waited_s=%.0f",
 				 PQgetvalue(res[0], 0, 1), now - e->lock_wait_since);
 		}
