@@ -1037,6 +1037,7 @@ incident_restore(struct world *w, struct incident *inc)
 	    inc->responder_id[0] &&
 	    (r = hmap_get(&w->responders, inc->responder_id)) != NULL)
 		r->holding++;
+	/* rows from before incidents.escalate_at existed */
 	if (inc->priority == 1 && inc->escalate_at == 0)
 		inc->escalate_at = inc->opened_at + w->p.escalate_after_s;
 	if (inc->id >= w->next_incident_id)

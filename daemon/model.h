@@ -101,8 +101,7 @@ struct offer {
 	double offered_at, deadline, answered_at;
 	enum offer_answer answer;
 	bool forced; /* offered regardless of capacity: on escalation, or manual */
-	bool manual; /* an operator chose the responder (not kept across a restart:
-		      * the database has forced only) */
+	bool manual; /* an operator chose the responder (offers.manual) */
 };
 
 struct incident {
@@ -130,10 +129,10 @@ struct incident {
 	int alarm_count;
 	struct offer *offers;
 	int noffers, offers_cap;
-	int pending_offer; /* index into offers, -1 when none */
-	double retry_at;   /* try dispatch again (nobody was available) */
-	double escalate_at;
-	double timer_at; /* earliest of the deadlines above; 0 = none */
+	int pending_offer;  /* index into offers, -1 when none */
+	double retry_at;    /* try dispatch again (nobody was available) */
+	double escalate_at; /* stored: a raise starts the clock then, not at opening */
+	double timer_at;    /* earliest of the deadlines above; 0 = none */
 	bool dirty;
 	void *timer; /* the adapter's timer handle */
 };

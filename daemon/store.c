@@ -48,12 +48,13 @@ const char *const SQL_UPSERT_INCIDENTS =
     "escalated, escalated_at, station_id, responder_id, alarm_device, alarm_event, "
     "opened_at, accepted_at, arrived_at, resolved_at, outcome, resolved_by, "
     "next_offer_at, "
-    "alarm_count, acked_by, acked_at, ack_note, updated_at) "
+    "alarm_count, acked_by, acked_at, ack_note, escalate_at, updated_at) "
     "SELECT id, kind, elder_id, area_code, type, priority, state, escalated, "
     "to_timestamp(escalated_at), station_id, responder_id, alarm_device, alarm_event, "
     "to_timestamp(opened_at), to_timestamp(accepted_at), to_timestamp(arrived_at), "
     "to_timestamp(resolved_at), outcome, resolved_by, to_timestamp(next_offer_at), "
-    "alarm_count, acked_by, to_timestamp(acked_at), ack_note, now() "
+    "alarm_count, acked_by, to_timestamp(acked_at), ack_note, to_timestamp(escalate_at), "
+    "now() "
     "FROM jsonb_to_recordset($1::jsonb) AS x(id bigint, kind text, elder_id text, "
     "area_code text, type text, priority smallint, state text, escalated boolean, "
     "escalated_at double precision, station_id text, responder_id text, alarm_device "
@@ -61,7 +62,8 @@ const char *const SQL_UPSERT_INCIDENTS =
     "alarm_event text, opened_at double precision, accepted_at double precision, "
     "arrived_at double precision, resolved_at double precision, outcome text, "
     "resolved_by text, next_offer_at double precision, alarm_count integer, "
-    "acked_by text, acked_at double precision, ack_note text) "
+    "acked_by text, acked_at double precision, ack_note text, "
+    "escalate_at double precision) "
     "ON CONFLICT (id) DO UPDATE SET type = excluded.type, priority = excluded.priority, "
     "state = excluded.state, escalated = excluded.escalated, "
     "escalated_at = excluded.escalated_at, responder_id = excluded.responder_id, "
@@ -69,15 +71,17 @@ const char *const SQL_UPSERT_INCIDENTS =
     "resolved_at = excluded.resolved_at, outcome = excluded.outcome, "
     "resolved_by = excluded.resolved_by, next_offer_at = excluded.next_offer_at, "
     "alarm_count = excluded.alarm_count, acked_by = excluded.acked_by, "
-    "acked_at = excluded.acked_at, ack_note = excluded.ack_note, updated_at = now()";
+    "acked_at = excluded.acked_at, ack_note = excluded.ack_note, "
+    "escalate_at = excluded.escalate_at, updated_at = now()";
 
 const char *const SQL_UPSERT_OFFERS =
     "INSERT INTO offers (incident_id, seq, responder_id, responder_kind, distance_m, "
-    "offered_at, deadline, answer, answered_at, forced) "
-    "SELECT i, s, r, k, dm, to_timestamp(oa), to_timestamp(dl), a, to_timestamp(aa), f "
+    "offered_at, deadline, answer, answered_at, forced, manual) "
+    "SELECT i, s, r, k, dm, to_timestamp(oa), to_timestamp(dl), a, to_timestamp(aa), f, "
+    "m "
     "FROM jsonb_to_recordset($1::jsonb) AS x(i bigint, s integer, r text, k text, "
     "dm integer, oa double precision, dl double precision, a text, aa double precision, "
-    "f boolean) "
+    "f boolean, m boolean) "
     "ON CONFLICT (incident_id, seq) DO UPDATE SET answer = excluded.answer, "
     "answered_at = excluded.answered_at, offered_at = excluded.offered_at, "
     "deadline = excluded.deadline";
@@ -127,13 +131,13 @@ const char *const SQL_LOAD_INCIDENTS =
     "coalesce(extract(epoch from arrived_at), 0), "
     "coalesce(extract(epoch from next_offer_at), 0), alarm_count, "
     "coalesce(acked_by, ''), coalesce(extract(epoch from acked_at), 0), "
-    "coalesce(ack_note, '') "
+    "coalesce(ack_note, ''), coalesce(extract(epoch from escalate_at), 0) "
     "FROM incidents WHERE state <> 'resolved' ORDER BY id";
 
 const char *const SQL_LOAD_OFFERS =
     "SELECT o.incident_id, o.seq, o.responder_id, o.responder_kind, o.distance_m, "
     "extract(epoch from o.offered_at), extract(epoch from o.deadline), o.answer, "
-    "coalesce(extract(epoch from o.answered_at), 0), o.forced "
+    "coalesce(extract(epoch from o.answered_at), 0), o.forced, o.manual "
     "FROM offers o JOIN incidents i ON i.id = o.incident_id "
     "WHERE i.state <> 'resolved' ORDER BY o.incident_id, o.seq";
 
@@ -288,6 +292,7 @@ store_incident_row(const struct incident *inc)
 	set_text(o, "acked_by", inc->acked_by);
 	set_time(o, "acked_at", inc->acked_at);
 	set_text(o, "ack_note", inc->ack_note);
+	set_time(o, "escalate_at", inc->escalate_at);
 	return o;
 }
 
@@ -307,6 +312,7 @@ store_offer_row(const struct incident *inc, const struct offer *of)
 	json_object_set_new(o, "a", json_string(answer_name(of->answer)));
 	set_time(o, "aa", of->answered_at);
 	json_object_set_new(o, "f", json_boolean(of->forced));
+	json_object_set_new(o, "m", json_boolean(of->manual));
 	return o;
 }
 
@@ -509,6 +515,7 @@ store_load_incidents(PGresult *ri, PGresult *ro, int *count)
 		str_copy(inc->acked_by, PQgetvalue(ri, i, 18), sizeof(inc->acked_by));
 		inc->acked_at = atof(PQgetvalue(ri, i, 19));
 		str_copy(inc->ack_note, PQgetvalue(ri, i, 20), sizeof(inc->ack_note));
+		inc->escalate_at = atof(PQgetvalue(ri, i, 21));
 		list[i] = inc;
 	}
 	for (i = 0; i < PQntuples(ro); i++) {
@@ -541,6 +548,7 @@ store_load_incidents(PGresult *ri, PGresult *ro, int *count)
 		of->answer = a < 0 ? ANS_CANCELLED : (enum offer_answer)a;
 		of->answered_at = atof(PQgetvalue(ro, i, 8));
 		of->forced = PQgetvalue(ro, i, 9)[0] == 't';
+		of->manual = PQgetvalue(ro, i, 10)[0] == 't';
 	}
 	*count = n;
 	return list;

@@ -107,6 +107,36 @@ START_TEST(offer_upsert_writes_deadline)
 }
 END_TEST
 
+/* What the daemon times or knows only in memory would be lost by a
+ * restart: the escalation clock and whether an operator chose the
+ * responder are written with the rows and read back by the load. */
+START_TEST(rows_carry_escalation_and_manual)
+{
+	struct incident inc;
+	struct offer of;
+	json_t *row;
+
+	memset(&inc, 0, sizeof(inc));
+	memset(&of, 0, sizeof(of));
+	inc.id = 1000;
+	inc.priority = 1;
+	inc.opened_at = 100;
+	inc.escalate_at = 460;
+	row = store_incident_row(&inc);
+	ck_assert_double_eq(json_real_value(json_object_get(row, "escalate_at")), 460);
+	json_decref(row);
+	strcpy(of.responder_id, "V9");
+	of.forced = of.manual = true;
+	row = store_offer_row(&inc, &of);
+	ck_assert(json_is_true(json_object_get(row, "m")));
+	json_decref(row);
+	ck_assert_ptr_nonnull(
+	    strstr(SQL_UPSERT_INCIDENTS, "escalate_at = excluded.escalate_at"));
+	ck_assert_ptr_nonnull(strstr(SQL_LOAD_INCIDENTS, "escalate_at"));
+	ck_assert_ptr_nonnull(strstr(SQL_LOAD_OFFERS, "o.manual"));
+}
+END_TEST
+
 static Suite *
 batch_suite(void)
 {
@@ -118,6 +148,7 @@ batch_suite(void)
 	tcase_add_test(tc, statements_in_order);
 	tcase_add_test(tc, commit_callbacks_once);
 	tcase_add_test(tc, offer_upsert_writes_deadline);
+	tcase_add_test(tc, rows_carry_escalation_and_manual);
 	suite_add_tcase(s, tc);
 	return s;
 }

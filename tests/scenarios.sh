@@ -667,6 +667,25 @@ s_offer_window_persisted() {
 	expect_eq "timeout,pending" "$(sql "SELECT string_agg(answer, ',' ORDER BY seq) FROM offers WHERE incident_id=$inc")" "answers" || return 1
 }
 
+# The escalation clock of an incident raised to priority 1 starts at the
+# raise, not at the opening, and a restart keeps it.
+s_escalation_clock_persisted() {
+	T_P1=30 T_P2=60 T_ESC=4 scenario_begin escclock || return 1
+	local inc t_open
+	pub dev/D6/event '{"id":"w-e","type":"water_leak"}'
+	wait_msg 5 dispatch/V1 '"respond_within_s":60' || return 1
+	inc=$(offer_incident V1)
+	t_open=$(date +%s.%N)
+	wait_until 5 "2 s after the opening" elapsed_since "$t_open" 2 || return 1
+	pub dev/D4/event '{"id":"e-e","type":"sos"}'
+	wait_msg 5 dispatch/V1 '"respond_within_s":30' || return 1
+	wait_sql 5 "SELECT priority FROM incidents WHERE id=$inc" 1 || return 1
+	daemon_kill KILL
+	daemon_start "$(grep -c 'event=ready' "$SDIR/daemon.log")" || return 1
+	wait_sql 10 "SELECT escalated FROM incidents WHERE id=$inc" t || return 1
+	expect_eq t "$(sql "SELECT escalated_at - (SELECT at FROM incident_history WHERE incident_id=$inc AND what='priority') >= interval '3.9 s' FROM incidents WHERE id=$inc")" "escalated 4 s after the raise, not after the opening" || return 1
+}
+
 # Two statuses of one device in one publish burst: the last one stands.
 s_status_last_wins() {
 	scenario_begin status || return 1
@@ -823,6 +842,7 @@ run "SIGHUP loads devices imported since start" s_reload_reference
 run "the database away while an offer is out -> no candidate burnt" s_db_away_holds_offers
 run "carewatchd -n reports bad configuration with its line" s_config_check
 run "a P1 raise shortens the offer window, also across a restart" s_offer_window_persisted
+run "the escalation clock of a raised incident survives a restart" s_escalation_clock_persisted
 run "offline then online in one burst -> online" s_status_last_wins
 run "replay classifies as of the receive time" s_replay_receive_time
 run "a quote in an event id cannot forge a log field" s_log_injection
