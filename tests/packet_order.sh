@@ -16,6 +16,8 @@ CLI_BIN=$top_builddir/cli/carewatch
 [[ -x $CLI_BIN ]] || CLI_BIN=$top_builddir/tools/carewatch
 # shellcheck source=lib/servers.sh
 . "$top_srcdir/tests/lib/servers.sh"
+# shellcheck source=lib/check.sh
+. "$top_srcdir/tests/lib/check.sh"
 
 WORK=$(mktemp -d /tmp/cw-order.XXXXXX)
 chmod 755 "$WORK"
@@ -36,28 +38,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-note() { echo "    $*"; }
-
-die() {
-	echo "    FAIL: $*"
-	return 1
-}
-
 # True while pid is a live process (not a zombie).
 alive() {
 	[[ -n ${1:-} ]] && kill -0 "$1" 2>/dev/null &&
 		[[ $(sed 's/^.*) \(.\).*/\1/' "/proc/$1/stat" 2>/dev/null) != Z ]]
-}
-
-# Polls a command every 50 ms until it holds or the deadline passes.
-wait_until() { # seconds description command...
-	local secs=$1 what=$2 i
-	shift 2
-	for ((i = 0; i < secs * 20; i++)); do
-		if "$@"; then return 0; fi
-		sleep 0.05
-	done
-	die "timed out after ${secs}s waiting for $what"
 }
 
 # The county: elder E1 with call button D1, one volunteer and one station.

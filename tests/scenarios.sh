@@ -12,6 +12,8 @@ CWD_BIN=$top_builddir/daemon/carewatchd
 CLI_BIN=$top_builddir/cli/carewatch
 # shellcheck source=lib/servers.sh
 . "$top_srcdir/tests/lib/servers.sh"
+# shellcheck source=lib/check.sh
+. "$top_srcdir/tests/lib/check.sh"
 
 WORK=$(mktemp -d /tmp/cw-scen.XXXXXX)
 chmod 755 "$WORK"
@@ -34,36 +36,8 @@ failed_names=()
 
 # --- helpers ---------------------------------------------------------------
 
-note() { echo "    $*"; }
-
-# Fails the current scenario with a message.
-die() {
-	echo "    FAIL: $*"
-	return 1
-}
-
 sql() {
 	"$CW_PG_BIN/psql" -X -A -t -q -v ON_ERROR_STOP=1 "host=127.0.0.1 port=$CW_PGPORT dbname=$DB user=postgres" -c "$1"
-}
-
-expect_eq() { # expected actual what
-	if [[ "$1" != "$2" ]]; then
-		die "$3: expected '$1', got '$2'"
-		return 1
-	fi
-	note "ok: $3 = $2"
-}
-
-# Polls a shell condition every 50 ms until it holds or the deadline passes.
-wait_until() { # seconds description command...
-	local secs=$1 what=$2 i n
-	shift 2
-	n=$(awk -v s="$secs" 'BEGIN{printf "%d", s*20}')
-	for ((i = 0; i < n; i++)); do
-		if "$@"; then return 0; fi
-		sleep 0.05
-	done
-	die "timed out after ${secs}s waiting for $what"
 }
 
 # Number of captured messages on a topic whose payload matches a regex.
@@ -474,11 +448,6 @@ s_kill_after_commit() {
 	expect_eq 1 "$(sql "SELECT count(*) FROM incidents")" "incidents" || return 1
 	expect_eq 1 "$(sql "SELECT count(*) FROM offers")" "offer rows" || return 1
 	expect_eq 1 "$(count_msgs 'dispatch/V[0-9]' '"offer"')" "offer messages" || return 1
-}
-
-# True once SECS seconds have passed since the epoch time T0.
-elapsed_since() { # t0 secs
-	awk -v t0="$1" -v s="$2" -v now="$(date +%s.%N)" 'BEGIN { exit !(now - t0 >= s) }'
 }
 
 deadline_passed() {

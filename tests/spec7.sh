@@ -76,12 +76,8 @@ pass=0
 fail=0
 failed_names=()
 
-note() { echo "    $*"; }
-
-die() {
-	echo "    FAIL: $*"
-	return 1
-}
+# shellcheck source=lib/check.sh
+. "$top_srcdir/tests/lib/check.sh"
 
 # Stops pid with SIGTERM and waits up to 10 s, then kills it.
 stop_pid() { # pid
@@ -106,26 +102,6 @@ cleanup() {
 	if [[ ${KEEP:-0} != 1 ]]; then rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
-
-# Polls a command every 50 ms until it succeeds or secs pass.
-wait_until() { # secs description command...
-	local secs=$1 what=$2 i n
-	shift 2
-	n=$((secs * 20))
-	for ((i = 0; i < n; i++)); do
-		if "$@"; then return 0; fi
-		sleep 0.05
-	done
-	die "timed out after ${secs}s waiting for $what"
-}
-
-expect_eq() { # expected actual what
-	if [[ "$1" != "$2" ]]; then
-		die "$3: expected '$1', got '$2'"
-		return 1
-	fi
-	note "ok: $3 = $2"
-}
 
 sql() {
 	"$CW_PG_BIN/psql" -X -A -t -q -v ON_ERROR_STOP=1 -d carewatch -c "$1"
