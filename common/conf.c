@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "conf.h"
+#include "util.h"
 
 enum conf_type { CT_STR, CT_INT, CT_DBL, CT_BOOL, CT_HOURS };
 
@@ -274,34 +275,15 @@ conf_parse(struct conf *c, const char *name, const char *text, char *err, size_t
 int
 conf_load(struct conf *c, const char *path, char *err, size_t errlen)
 {
-	FILE *f;
+	char why[128];
+	size_t n;
 	char *buf;
-	long n;
 	int rc;
 
-	if ((f = fopen(path, "r")) == NULL) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	if ((buf = file_read(path, 1 << 20, &n, why, sizeof(why))) == NULL) {
+		snprintf(err, errlen, "%s: %s", path, why);
 		return -1;
 	}
-	if (fseek(f, 0, SEEK_END) < 0 || (n = ftell(f)) < 0 || n > 1 << 20 ||
-	    fseek(f, 0, SEEK_SET) < 0) {
-		snprintf(err, errlen, "%s: unreadable or larger than 1 MiB", path);
-		fclose(f);
-		return -1;
-	}
-	if ((buf = malloc((size_t)n + 1)) == NULL) {
-		fclose(f);
-		snprintf(err, errlen, "%s: out of memory", path);
-		return -1;
-	}
-	if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
-		snprintf(err, errlen, "%s: read error", path);
-		free(buf);
-		fclose(f);
-		return -1;
-	}
-	buf[n] = '\0';
-	fclose(f);
 	rc = conf_parse(c, path, buf, err, errlen);
 	free(buf);
 	return rc;
