@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_run.h"
 #include "carewatchd.h"
 #include "store.h"
 
@@ -156,11 +157,5 @@ batch_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(batch_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run(batch_suite());
 }

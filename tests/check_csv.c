@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "check_run.h"
 #include "csv.h"
 
 /* Opens a reader over a NUL-terminated literal; fails the test on error. */
@@ -420,11 +421,5 @@ csv_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(csv_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run(csv_suite());
 }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_run.h"
 #include "health.h"
 
 static struct health_in
@@ -98,11 +99,5 @@ health_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(health_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run(health_suite());
 }

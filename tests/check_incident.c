@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "check_run.h"
 #include "csv.h"
 #include "geo.h"
 #include "incident.h"
@@ -2029,14 +2030,7 @@ incident_suite(void)
 int
 main(void)
 {
-	SRunner *sr;
-	int failed;
-
 	setenv("TZ", "Asia/Shanghai", 1);
 	tzset();
-	sr = srunner_create(incident_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run(incident_suite());
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "check_run.h"
 #include "ingest.h"
 #include "util.h"
 
@@ -996,14 +997,7 @@ ingest_suite(void)
 int
 main(void)
 {
-	SRunner *sr;
-	int failed;
-
 	setenv("TZ", "Asia/Shanghai", 1);
 	tzset();
-	sr = srunner_create(ingest_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run(ingest_suite());
 }
