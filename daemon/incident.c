@@ -958,8 +958,10 @@ incident_resolve_op(struct world *w, int64_t id, const char *operator_id,
 		    const char *outcome, const char *note, double now)
 {
 	struct incident *inc;
+	const struct offer *accepted = NULL;
 	char buf[NOTE_MAX];
 	const char *why;
+	int k;
 
 	if ((why = operator_check(operator_id)) != NULL)
 		return why;
@@ -976,7 +978,17 @@ incident_resolve_op(struct world *w, int64_t id, const char *operator_id,
 	if (inc->kind == INC_ALARM && inc->responder_id[0] &&
 	    (inc->state == INC_ON_SITE || inc->arrived_at > 0))
 		visit_record(w, inc, inc->responder_id, now);
+	/* A responder who accepted and is on the way is told to stand down,
+	 * with the offer it accepted (one on site knows already). */
+	for (k = inc->noffers - 1; k >= 0; k--)
+		if (inc->offers[k].answer == ANS_ACCEPTED)
+			break;
+	if (k >= 0 && inc->state == INC_ACCEPTED)
+		accepted = &inc->offers[k];
 	incident_resolve(w, inc, outcome, operator_id, buf, now);
+	if (accepted)
+		effect_add(w, FX_OFFER_WITHDRAWN, inc, accepted->responder_id)
+		    ->offer_seq = accepted->seq;
 	return NULL;
 }
 
