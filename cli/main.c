@@ -89,6 +89,10 @@ main(int argc, char **argv)
 		return cmd_incidents(&cli, argc, argv);
 	if (strcmp(argv[0], "incident") == 0)
 		return cmd_incident(&cli, argc, argv);
+	if (strcmp(argv[0], "user") == 0)
+		return cmd_user(&cli, argc, argv);
+	if (strcmp(argv[0], "audit") == 0)
+		return cmd_audit(&cli, argc, argv);
 	if (strcmp(argv[0], "help") == 0) {
 		usage(stdout);
 		return 0;
