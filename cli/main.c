@@ -93,6 +93,12 @@ main(int argc, char **argv)
 		return cmd_user(&cli, argc, argv);
 	if (strcmp(argv[0], "audit") == 0)
 		return cmd_audit(&cli, argc, argv);
+	if (strcmp(argv[0], "ack") == 0)
+		return cmd_ack(&cli, argc, argv);
+	if (strcmp(argv[0], "resolve") == 0)
+		return cmd_resolve(&cli, argc, argv);
+	if (strcmp(argv[0], "dispatch") == 0)
+		return cmd_dispatch(&cli, argc, argv);
 	if (strcmp(argv[0], "help") == 0) {
 		usage(stdout);
 		return 0;
