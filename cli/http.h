@@ -1,8 +1,8 @@
 /* http.h - a small blocking HTTP/1.1 client for the command line: one
  * request per connection (Connection: close), one deadline over all of it,
  * a cap on the reply. Only what carewatchd's API needs; no library. */
-#ifndef CW_HTTP_H
-#define CW_HTTP_H
+#ifndef CW_CLI_HTTP_H
+#define CW_CLI_HTTP_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,4 +1,4 @@
-/* check_http.c - unit tests for the command line's HTTP client
+/* check_cli_http.c - unit tests for the command line's HTTP client
  * (cli/http.c): where [http] listen points, and reading a reply however
  * it is framed, cut or malformed */
 #include "config.h"
