@@ -160,6 +160,14 @@ action_send(const struct cli *cli, const struct action *a)
 	size_t hlen;
 	int rc = 1;
 
+	if (strcmp(listen, "off") == 0) {
+		fprintf(
+		    stderr,
+		    "carewatch: %s: [http] listen is off: carewatchd serves no HTTP API "
+		    "to send it to\n",
+		    a->name);
+		return 1;
+	}
 	if (token_get(a->name, a->token_file, tok, sizeof(tok)) < 0)
 		return 1;
 	cli_unix_user(user, sizeof(user));

@@ -430,6 +430,9 @@ s_daemon_unreachable() {
 	"$CLI_BIN" -c "$WORK/down.conf" dispatch 1 --responder V3 --token-file "$tf" \
 		>"$OUT/tokok.out" 2>"$OUT/tokok.err"
 	expect_refusal tokok $? "cannot reach carewatchd" || return 1
+	sed "s/^listen = .*/listen = off/" "$CONF" >"$WORK/off.conf"
+	CAREWATCH_TOKEN=$ALICE "$CLI_BIN" -c "$WORK/off.conf" ack 1 >"$OUT/off.out" 2>"$OUT/off.err"
+	expect_refusal off $? "[http] listen is off" || return 1
 	cli badoutcome resolve 1 --outcome fixed
 	expect_refusal badoutcome $? "--outcome: expected one of: emergency_handled" || return 1
 }
