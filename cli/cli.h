@@ -28,6 +28,19 @@ int cli_exec(PGconn *c, const char *sql, const char *what);
  * returns buf. */
 const char *cli_one_line(const char *msg, char *buf, size_t len);
 
+/* The Unix user running the command (getpwuid(geteuid())), or "uid N",
+ * in visible ASCII; returns buf. It is who the audit log names for what is
+ * done here, and the user= of the header the daemon's audit row records. */
+const char *cli_unix_user(char *buf, size_t len);
+
+/* Parses --format table|json into *json; -1 with a message when it is
+ * neither. */
+int cli_parse_format(const char *s, bool *json);
+
+/* Prints s ("-" when NULL or empty) padded to width bytes, control
+ * characters as blanks, for the table formats. */
+void cli_print_field(const char *s, int width);
+
 /* key.c */
 
 #define CLI_KEY_MAX    1024 /* bytes of a key file */
@@ -62,7 +75,16 @@ int cli_key_recorded(PGconn *c, char *hex, size_t len, char *err, size_t errlen)
 int cli_key_check(const struct cli *cli, PGconn *c, const char *key, char *err,
 		  size_t errlen);
 
-/* migrate.c, import.c, incidents.c */
+/* audit.c */
+
+/* Appends one row to audit_log for something done here: actor the Unix
+ * user, source cli, peer "local (unix user X)", no role and no incident.
+ * body is the JSON of the arguments (never a token); result one line. The
+ * trigger numbers and chains it. 0, or -1 with the reason in err. */
+int cli_audit_write(PGconn *c, const char *action, const char *body, int status,
+		    const char *result, char *err, size_t errlen);
+
+/* migrate.c, import.c, incidents.c, users.c, audit.c, actions.c */
 
 /* Each command takes the arguments after its name (argv[0] is the command
  * name) and returns the process exit status; errors are one line on stderr. */
@@ -70,5 +92,10 @@ int cmd_migrate(struct cli *cli, int argc, char **argv);
 int cmd_import(struct cli *cli, int argc, char **argv);
 int cmd_incidents(struct cli *cli, int argc, char **argv);
 int cmd_incident(struct cli *cli, int argc, char **argv);
+int cmd_user(struct cli *cli, int argc, char **argv);
+int cmd_audit(struct cli *cli, int argc, char **argv);
+int cmd_ack(struct cli *cli, int argc, char **argv);
+int cmd_resolve(struct cli *cli, int argc, char **argv);
+int cmd_dispatch(struct cli *cli, int argc, char **argv);
 
 #endif

@@ -90,20 +90,6 @@ query_json(PGconn *c, const char *sql, const char *p1, const char *tz)
 	return j;
 }
 
-static int
-parse_format(const char *s, bool *json)
-{
-	if (strcmp(s, "json") == 0)
-		*json = true;
-	else if (strcmp(s, "table") == 0)
-		*json = false;
-	else {
-		fprintf(stderr, "carewatch: --format takes table or json\n");
-		return -1;
-	}
-	return 0;
-}
-
 int
 cmd_incidents(struct cli *cli, int argc, char **argv)
 {
@@ -125,7 +111,7 @@ cmd_incidents(struct cli *cli, int argc, char **argv)
 				return 2;
 			}
 		} else if (ch == 'f') {
-			if (parse_format(optarg, &json) < 0)
+			if (cli_parse_format(optarg, &json) < 0)
 				return 2;
 		} else {
 			return 2;
@@ -179,7 +165,7 @@ cmd_incident(struct cli *cli, int argc, char **argv)
 	int ch;
 
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (ch != 'f' || parse_format(optarg, &json) < 0)
+		if (ch != 'f' || cli_parse_format(optarg, &json) < 0)
 			return 2;
 	}
 	if (optind != argc - 1) {

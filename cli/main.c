@@ -10,38 +10,60 @@
 #include "cli.h"
 #include "log.h"
 
+/* The help text: every command on one line, then what they share. */
 static void
 usage(FILE *f)
 {
-	fprintf(
-	    f, "usage: carewatch [-c FILE] COMMAND [ARGS]\n"
-	       "\n"
-	       "Commands:\n"
-	       "  db migrate                      apply the schema migrations in order "
-	       "(idempotent);\n"
-	       "                                  create the id-number key if missing "
-	       "and\n"
-	       "                                  record its fingerprint\n"
-	       "  import KIND FILE.csv [--encoding utf-8|gb18030]\n"
-	       "                                  load or update areas, stations, "
-	       "volunteers,\n"
-	       "                                  elders or devices (one transaction per "
-	       "file)\n"
-	       "  incidents [--state open|all] [--format table|json]\n"
-	       "                                  list incidents\n"
-	       "  incident ID [--format table|json]\n"
-	       "                                  one incident: alarms, offers, history\n"
-	       "\n"
-	       "Options:\n"
-	       "  -c FILE     the daemon's configuration, for [database], [privacy] and\n"
-	       "              [spool] (the id-number key is [privacy] id_key_file, or\n"
-	       "              {[spool] dir}/id.key); without it the defaults and the "
-	       "libpq\n"
-	       "              environment (PGHOST, PGDATABASE, ...) apply\n"
-	       "  -h, --help  this text\n"
-	       "\n"
-	       "Exit status 0 on success; otherwise non-zero with a one-line reason on "
-	       "stderr.\n");
+	static const char *const commands[][2] = {
+	    {"db migrate", "apply migrations; make the id key"},
+	    {"import KIND FILE.csv [--encoding E]", "load reference data"},
+	    {"incidents [--state S] [--format F]", "list incidents"},
+	    {"incident ID [--format F]", "one incident in full"},
+	    {"ack ID [--note TEXT]", "acknowledge (through carewatchd)"},
+	    {"resolve ID --outcome O [--note TEXT]", "close (through carewatchd)"},
+	    {"dispatch ID --responder ID", "offer to a responder (carewatchd)"},
+	    {"user add NAME --role R [--area CODE]", "make an account; print its token"},
+	    {"user list [--format F]", "list accounts (never a token)"},
+	    {"user revoke NAME", "revoke an account's token"},
+	    {"audit [--since T] [--limit N] [--format F]", "list the audit log"},
+	    {"audit verify", "recompute the audit hash chain"},
+	};
+	static const char *const rest[] = {
+	    "",
+	    "Values:",
+	    "  KIND  areas, stations, volunteers, elders, devices",
+	    "  E     utf-8 (default) or gb18030",
+	    "  F     table (default) or json",
+	    "  S     open (default) or all",
+	    "  O     emergency_handled, false_alarm, test, no_access, transferred_120,",
+	    "        transferred_119",
+	    "  R     operator, supervisor, auditor; --area CODE (a row of areas) limits",
+	    "        the account to that area and everything under it",
+	    "  T     RFC 3339 (2026-11-20T08:00:00+08:00) or a day (2026-11-20)",
+	    "  N     how many of the newest rows (default 100)",
+	    "",
+	    "Options:",
+	    "  -c FILE   the daemon's configuration: [database] for the commands that",
+	    "            read the database, [http] listen for ack, resolve and dispatch,",
+	    "            [privacy] and [spool] for the id-number key ([privacy]",
+	    "            id_key_file, or {[spool] dir}/id.key); without it the defaults",
+	    "            and the libpq environment (PGHOST, PGDATABASE, ...) apply",
+	    "  --token-file FILE",
+	    "            ack, resolve and dispatch: the API token on the file's first",
+	    "            line; the file must not be readable by group or others.",
+	    "            Without it the token is taken from $CAREWATCH_TOKEN",
+	    "  -h, --help  this text",
+	    "",
+	    "Exit status 0 on success; otherwise non-zero with a one-line reason on",
+	    "stderr.",
+	};
+	size_t i;
+
+	fprintf(f, "usage: carewatch [-c FILE] COMMAND [ARGS]\n\nCommands:\n");
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "  %-42s %s\n", commands[i][0], commands[i][1]);
+	for (i = 0; i < sizeof(rest) / sizeof(rest[0]); i++)
+		fprintf(f, "%s\n", rest[i]);
 }
 
 int
@@ -89,6 +111,16 @@ main(int argc, char **argv)
 		return cmd_incidents(&cli, argc, argv);
 	if (strcmp(argv[0], "incident") == 0)
 		return cmd_incident(&cli, argc, argv);
+	if (strcmp(argv[0], "user") == 0)
+		return cmd_user(&cli, argc, argv);
+	if (strcmp(argv[0], "audit") == 0)
+		return cmd_audit(&cli, argc, argv);
+	if (strcmp(argv[0], "ack") == 0)
+		return cmd_ack(&cli, argc, argv);
+	if (strcmp(argv[0], "resolve") == 0)
+		return cmd_resolve(&cli, argc, argv);
+	if (strcmp(argv[0], "dispatch") == 0)
+		return cmd_dispatch(&cli, argc, argv);
 	if (strcmp(argv[0], "help") == 0) {
 		usage(stdout);
 		return 0;

@@ -26,6 +26,9 @@ const char *const validate_categories[] = {
     "disabled",	       "dementia",   "severe_disability",
     "living_alone",    "empty_nest", "left_behind",
     "special_family",  NULL};
+const char *const validate_outcomes[] = {
+    "emergency_handled", "false_alarm",	    "test", "no_access",
+    "transferred_120",	 "transferred_119", NULL};
 
 static const char *const area_level_names[] = {"province", "city", "county", "township",
 					       "village"};

@@ -1,6 +1,7 @@
-/* validate.h - pure checks of single values of reference data (SPEC §2):
- * what the importer checks per field, and what the visits API and the
- * reports will check too. No I/O, no database.
+/* validate.h - pure checks of single values of reference data (SPEC §2)
+ * and of the words SPEC §5 allows: what the importer checks per field, what
+ * the command line checks before it asks the daemon, and what the visits
+ * API and the reports will check too. No I/O, no database.
  *
  * Checks that fail return a reason: a static string, or one written into the
  * caller's reason buffer. A reason never quotes the value, because values
@@ -25,6 +26,8 @@ extern const char *const validate_ecosystems[];
 extern const char *const validate_skills[];
 /* in the order of the daemon's category bits (daemon/model.h) */
 extern const char *const validate_categories[];
+/* SPEC §5: how an incident ends (resolve, a responder's done) */
+extern const char *const validate_outcomes[];
 
 /* Levels of a 12-digit statistical division code (统计用区划代码). */
 enum area_level {

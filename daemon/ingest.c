@@ -59,13 +59,10 @@ reply_action_name(enum reply_action a)
 bool
 outcome_valid(const char *s)
 {
-	static const char *const ok[] = {
-	    "emergency_handled", "false_alarm",	    "test",
-	    "no_access",	 "transferred_120", "transferred_119"};
 	size_t i;
 
-	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
-		if (strcmp(s, ok[i]) == 0)
+	for (i = 0; validate_outcomes[i] != NULL; i++)
+		if (strcmp(s, validate_outcomes[i]) == 0)
 			return true;
 	return false;
 }

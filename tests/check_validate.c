@@ -282,6 +282,13 @@ START_TEST(test_words)
 	ck_assert_reason(
 	    validate_word("zigbee", validate_ecosystems, reason, sizeof(reason)),
 	    "native, zigbee2mqtt");
+	/* SPEC §5's outcomes, all six, and nothing else */
+	ck_assert_ptr_null(
+	    validate_word("transferred_119", validate_outcomes, reason, sizeof(reason)));
+	ck_assert_reason(
+	    validate_word("resolved", validate_outcomes, reason, sizeof(reason)),
+	    "expected one of: emergency_handled, false_alarm, test, "
+	    "no_access, transferred_120, transferred_119");
 }
 END_TEST
 
