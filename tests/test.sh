@@ -1,8 +1,9 @@
 #!/bin/bash
 # test.sh - the project's test command (README, .ci/run): installs missing
 # dependencies, checks formatting and the systemd unit, builds, runs
-# `make check` (the Check unit tests, tests/scenarios.sh and
-# tests/packet_order.sh against private servers), then `make distcheck` (the
+# `make check` (the Check unit tests, tests/scenarios.sh, tests/spec7.sh,
+# tests/packet_order.sh and the console's browser test tests/console.sh
+# against private servers), then `make distcheck` (the
 # tarball builds out of tree from a read-only copy and passes the same
 # tests). Exits non-zero when anything fails.
 set -euo pipefail
