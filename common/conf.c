@@ -48,6 +48,7 @@ static const struct conf_key conf_keys[] = {
     K("dispatch", "timezone", CT_STR, timezone, "Asia/Shanghai", false, 0, 0),
     K("dispatch", "volunteer_max_km", CT_DBL, volunteer_max_km, "5", true, 0, 1000),
     K("http", "listen", CT_STR, http_listen, "127.0.0.1:8080", false, 0, 0),
+    K("http", "max_connections", CT_INT, http_max_connections, "256", false, 8, 65536),
     K("mqtt", "cafile", CT_STR, mqtt_cafile, "", false, 0, 0),
     K("mqtt", "client_id", CT_STR, mqtt_client_id, "carewatchd", false, 0, 0),
     K("mqtt", "host", CT_STR, mqtt_host, "127.0.0.1", false, 0, 0),

@@ -24,6 +24,7 @@ struct conf {
 	double commit_timeout_s;
 	/* [http] */
 	char http_listen[CONF_STR_MAX];
+	int http_max_connections;
 	/* [dispatch] */
 	double offer_timeout_p1_s;
 	double offer_timeout_p2_s;

@@ -20,6 +20,7 @@
 #include "conf.h"
 #include "engine.h"
 #include "ingest.h"
+#include "metrics.h"
 #include "model.h"
 #include "render.h"
 
@@ -34,6 +35,7 @@ enum q_kind {
 	Q_HIST,
 	Q_HANDLED,
 	Q_VISITS,
+	Q_AUDIT,
 	Q__COUNT
 };
 
@@ -97,8 +99,11 @@ struct engine {
 	bool ever_connected;   /* the broker session came up once */
 	double progress_at;    /* last commit, or last moment with nothing to do */
 	bool stalled;	       /* reported as stalled: the watchdog is withheld */
+	struct http *http;     /* the operators' API; NULL when [http] listen = off */
+	double started_at;
 	/* counters */
 	unsigned long n_events, n_dead, n_batches, n_replies;
+	struct metrics m;
 };
 
 /* batch.c */

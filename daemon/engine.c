@@ -9,6 +9,7 @@
 
 #include "carewatchd.h"
 #include "db.h"
+#include "http.h"
 #include "incident.h"
 #include "log.h"
 #include "mqtt.h"
@@ -102,6 +103,8 @@ engine_new(struct event_base *base, const struct conf *c)
 	e->mqtt = mqtt_new(base, c, &cbs, e);
 	mqtt_hold(e->mqtt, true);
 	e->progress_at = now_wall();
+	e->started_at = now_mono();
+	metrics_init(&e->m);
 	timers_engine = e;
 	return e;
 }
@@ -109,6 +112,7 @@ engine_new(struct event_base *base, const struct conf *c)
 void
 engine_start(struct engine *e)
 {
+	e->http = http_new(e, e->base, e->conf.http_listen);
 	db_start(e->db);
 }
 
@@ -203,6 +207,10 @@ engine_free(struct engine *e)
 		return;
 	while ((inc = hmap_next(&e->w.incidents, &pos)) != NULL)
 		timers_free(e, inc);
+	/* first: it answers the calls that wait; their callbacks below only
+	 * free them then */
+	http_free(e->http);
+	e->http = NULL;
 	mqtt_free(e->mqtt);
 	reader_free(e->rd);
 	db_free(e->db);

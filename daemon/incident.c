@@ -313,6 +313,63 @@ cand_ok(const struct responder *r, double dist_m, void *arg)
 	return dist_m <= max_km * 1000.0;
 }
 
+/* Whether r cannot take one more incident now: a volunteer who holds or is
+ * being offered one, a station at capacity or off duty. */
+static bool
+responder_busy(const struct world *w, const struct responder *r, double now)
+{
+	struct localtime_cw lt;
+
+	(void)w;
+	if (r->kind == RESP_VOLUNTEER)
+		return r->holding > 0 || r->pending > 0;
+	local_time(now, &lt);
+	return !conf_in_hours(r->duty_from, r->duty_to, lt.minute) ||
+	       r->holding + r->pending >= r->capacity;
+}
+
+static int
+cand_cmp(const void *a, const void *b)
+{
+	const struct candidate *x = a, *y = b;
+
+	if (x->distance_m != y->distance_m)
+		return x->distance_m < y->distance_m ? -1 : 1;
+	return strcmp(x->r->id, y->r->id);
+}
+
+size_t
+world_candidates(const struct world *w, double lat, double lon, double now,
+		 struct candidate *out, size_t max)
+{
+	const struct responder *r;
+	struct candidate c;
+	size_t pos = 0, n = 0, i, far;
+
+	if (max == 0)
+		return 0;
+	while ((r = hmap_next(&w->responders, &pos)) != NULL) {
+		if (!r->active)
+			continue;
+		c.r = r;
+		c.distance_m = (int)(geo_distance_m(lat, lon, r->lat, r->lon) + 0.5);
+		c.busy = responder_busy(w, r, now);
+		if (n < max) {
+			out[n++] = c;
+			continue;
+		}
+		/* keep the max nearest: replace the farthest kept */
+		far = 0;
+		for (i = 1; i < n; i++)
+			if (cand_cmp(&out[i], &out[far]) > 0)
+				far = i;
+		if (cand_cmp(&c, &out[far]) < 0)
+			out[far] = c;
+	}
+	qsort(out, n, sizeof(*out), cand_cmp);
+	return n;
+}
+
 /* How a responder came to be offered an incident. */
 enum offer_how {
 	OFFER_RANKED,	  /* the nearest available candidate */
@@ -901,8 +958,10 @@ incident_resolve_op(struct world *w, int64_t id, const char *operator_id,
 		    const char *outcome, const char *note, double now)
 {
 	struct incident *inc;
+	const struct offer *accepted = NULL;
 	char buf[NOTE_MAX];
 	const char *why;
+	int k;
 
 	if ((why = operator_check(operator_id)) != NULL)
 		return why;
@@ -919,7 +978,17 @@ incident_resolve_op(struct world *w, int64_t id, const char *operator_id,
 	if (inc->kind == INC_ALARM && inc->responder_id[0] &&
 	    (inc->state == INC_ON_SITE || inc->arrived_at > 0))
 		visit_record(w, inc, inc->responder_id, now);
+	/* A responder who accepted and is on the way is told to stand down,
+	 * with the offer it accepted (one on site knows already). */
+	for (k = inc->noffers - 1; k >= 0; k--)
+		if (inc->offers[k].answer == ANS_ACCEPTED)
+			break;
+	if (k >= 0 && inc->state == INC_ACCEPTED)
+		accepted = &inc->offers[k];
 	incident_resolve(w, inc, outcome, operator_id, buf, now);
+	if (accepted)
+		effect_add(w, FX_OFFER_WITHDRAWN, inc, accepted->responder_id)
+		    ->offer_seq = accepted->seq;
 	return NULL;
 }
 
@@ -949,6 +1018,10 @@ incident_dispatch_to(struct world *w, int64_t id, const char *responder_id,
 	if (inc->pending_offer >= 0 &&
 	    strcmp(inc->offers[inc->pending_offer].responder_id, r->id) == 0)
 		return "already offered";
+	if (responder_busy(w, r, now)) {
+		snprintf(w->why, sizeof(w->why), "responder %s is busy", r->id);
+		return w->why;
+	}
 	/* One offer at a time: whoever has it now must not set out as well. */
 	offer_close(w, inc, ANS_CANCELLED, now);
 	history(w, inc, now, "dispatched", operator_id, "responder=%s", r->id);

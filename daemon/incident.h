@@ -53,6 +53,18 @@ const char *incident_resolve_op(struct world *w, int64_t id, const char *operato
 const char *incident_dispatch_to(struct world *w, int64_t id, const char *responder_id,
 				 const char *operator_id, double now);
 
+/* A responder an operator may pick for a manual dispatch. */
+struct candidate {
+	const struct responder *r;
+	int distance_m; /* great-circle, from the given point */
+	bool busy;	/* holds or is offered an incident, or is full or off duty */
+};
+
+/* Fills out with up to max active responders nearest to (lat, lon), nearest
+ * first; returns how many. */
+size_t world_candidates(const struct world *w, double lat, double lon, double now,
+			struct candidate *out, size_t max);
+
 /* The incident's timer fired (offer deadline, escalation, retry). */
 void incident_on_timer(struct world *w, struct incident *inc, double now);
 

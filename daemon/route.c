@@ -48,6 +48,7 @@ dead_letter(struct engine *e, const char *topic, const char *reason, const void 
 	batch_add(e->next, Q_DEAD, row);
 	batch_pub(e->next, &p);
 	e->n_dead++;
+	metrics_dead(&e->m, reason);
 	log_warn("event=dead_letter reason=\"%s\" topic=\"%s\" bytes=%zu", reason,
 		 log_esc(esc, sizeof(esc), topic, strlen(topic)), len);
 }
@@ -91,6 +92,7 @@ route_event(struct engine *e, const char *topic, const char *dev_id, const void 
 	/* the value is the event's index + 1 (0 would read as absent) */
 	hmap_put(&e->next->evkeys, pe.key, (void *)(uintptr_t)e->next->evs.n);
 	e->n_events++;
+	e->m.events[pe.ev.type]++;
 	/* event ids come from devices: escaped like any untrusted text */
 	log_esc(esc, sizeof(esc), pe.ev.id, strlen(pe.ev.id));
 	if (prio > 0)
@@ -142,6 +144,7 @@ route_reply(struct engine *e, const char *topic, const char *resp_id, const void
 			 resp_id, r.incident, reply_action_name(r.action), why);
 	batch_add(e->next, Q_REPLIES, store_reply_row(resp_id, &r, now, why));
 	e->n_replies++;
+	e->m.replies++;
 	engine_drain(e);
 }
 
@@ -168,6 +171,7 @@ route_visit(struct engine *e, const char *topic, const char *resp_id, const void
 	str_copy(v.id, id, sizeof(v.id));
 	str_copy(v.responder_id, resp_id, sizeof(v.responder_id));
 	batch_add(e->next, Q_VISITS, store_visit_row(&v));
+	e->m.visits++;
 	log_info("event=visit responder=%s elder=%s kind=%s in_person=%d", resp_id,
 		 v.elder_id, v.kind, v.in_person);
 }

@@ -86,11 +86,21 @@ const char *const SQL_UPSERT_OFFERS =
     "answered_at = excluded.answered_at, offered_at = excluded.offered_at, "
     "deadline = excluded.deadline";
 
+/* Returns the rows for the live event stream (see SQL_HISTORY_COLUMNS). */
 const char *const SQL_INSERT_HISTORY =
-    "INSERT INTO incident_history (incident_id, at, what, actor, detail) "
-    "SELECT i, to_timestamp(at), w, a, d "
+    "INSERT INTO incident_history (incident_id, at, what, actor, detail, kind, type, "
+    "priority, state, escalated, area_code, elder_id) "
+    "SELECT i, to_timestamp(at), w, a, d, k, t, p, s, x, ar, el "
     "FROM jsonb_to_recordset($1::jsonb) AS x(i bigint, at double precision, w text, "
-    "a text, d text)";
+    "a text, d text, k text, t text, p smallint, s text, x boolean, ar text, el text) "
+    "RETURNING " SQL_HISTORY_COLUMNS;
+
+const char *const SQL_INSERT_AUDIT =
+    "INSERT INTO audit_log (at, actor, role, source, peer, action, incident_id, body, "
+    "status, result) "
+    "SELECT to_timestamp(at), a, r, s, p, w, i, b, c, x "
+    "FROM jsonb_to_recordset($1::jsonb) AS x(at double precision, a text, r text, "
+    "s text, p text, w text, i bigint, b text, c smallint, x text)";
 
 const char *const SQL_MARK_HANDLED =
     "UPDATE events SET handled = true, incident_id = x.i "
@@ -317,7 +327,7 @@ store_offer_row(const struct incident *inc, const struct offer *of)
 }
 
 json_t *
-store_hist_row(const struct hist *h)
+store_hist_row(const struct hist *h, const struct incident *inc)
 {
 	json_t *o = json_object();
 
@@ -326,6 +336,16 @@ store_hist_row(const struct hist *h)
 	json_object_set_new(o, "w", json_string(h->what));
 	set_text(o, "a", h->actor);
 	set_text(o, "d", h->detail);
+	if (inc != NULL) {
+		json_object_set_new(
+		    o, "k", json_string(inc->kind == INC_TICKET ? "ticket" : "alarm"));
+		json_object_set_new(o, "t", json_string(ev_type_name(inc->type)));
+		json_object_set_new(o, "p", json_integer(inc->priority));
+		json_object_set_new(o, "s", json_string(inc_state_name(inc->state)));
+		json_object_set_new(o, "x", json_boolean(inc->escalated));
+		set_text(o, "ar", inc->area_code);
+		set_text(o, "el", inc->elder_id);
+	}
 	return o;
 }
 

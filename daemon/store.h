@@ -17,9 +17,18 @@ extern const char *const SQL_INSERT_REPLIES;
 extern const char *const SQL_UPDATE_STATUS;
 extern const char *const SQL_UPSERT_INCIDENTS;
 extern const char *const SQL_UPSERT_OFFERS;
+/* What the live event stream sends of a history row, in this order: seq,
+ * incident_id, at (epoch seconds), what, actor, detail, kind, type,
+ * priority, state, escalated, area_code, elder_id. */
+#define SQL_HISTORY_COLUMNS                                                              \
+	"seq, incident_id, extract(epoch FROM at), what, coalesce(actor, ''), "          \
+	"coalesce(detail, ''), coalesce(kind, ''), coalesce(type, ''), "                 \
+	"coalesce(priority, 0), coalesce(state, ''), coalesce(escalated, false), "       \
+	"coalesce(area_code, ''), coalesce(elder_id, '')"
 extern const char *const SQL_INSERT_HISTORY;
 extern const char *const SQL_MARK_HANDLED;
 extern const char *const SQL_INSERT_VISITS;
+extern const char *const SQL_INSERT_AUDIT;
 
 extern const char *const SQL_LOAD_ELDERS;
 extern const char *const SQL_LOAD_DEVICES;
@@ -40,7 +49,8 @@ json_t *store_reply_row(const char *responder, const struct reply *r, double rec
 json_t *store_status_row(const char *device_id, bool online, double at);
 json_t *store_incident_row(const struct incident *inc);
 json_t *store_offer_row(const struct incident *inc, const struct offer *of);
-json_t *store_hist_row(const struct hist *h);
+/* inc: the incident as it is after the change (NULL when it is gone) */
+json_t *store_hist_row(const struct hist *h, const struct incident *inc);
 json_t *store_handled_row(const struct handled *h);
 json_t *store_visit_row(const struct visit *v);
 

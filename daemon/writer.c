@@ -23,6 +23,7 @@
 
 #include "carewatchd.h"
 #include "db.h"
+#include "http.h"
 #include "incident.h"
 #include "log.h"
 #include "mqtt.h"
@@ -105,6 +106,40 @@ outbox_flush(struct engine *e)
 
 /* --- effects --------------------------------------------------------------- */
 
+/* The incident a history row is about: in the world, or (resolved, so
+ * already out of it) among the changed ones. */
+static const struct incident *
+drained_incident(struct engine *e, int64_t id)
+{
+	const struct incident *inc = world_incident(&e->w, id);
+	size_t i;
+
+	for (i = 0; inc == NULL && i < e->w.fx.dirty.n; i++)
+		if (e->w.fx.dirty.v[i]->id == id)
+			inc = e->w.fx.dirty.v[i];
+	return inc;
+}
+
+/* Counts what a history row says happened, for /metrics. */
+static void
+count_history(struct engine *e, const struct hist *h, const struct incident *inc)
+{
+	struct metrics *m = &e->m;
+
+	if (strcmp(h->what, "offered") == 0)
+		m->offers[OM_MADE]++;
+	else if (strcmp(h->what, "accepted") == 0) {
+		m->offers[OM_ACCEPTED]++;
+		if (inc && inc->accepted_at >= inc->opened_at)
+			metrics_observe(&m->accept_s, inc->accepted_at - inc->opened_at);
+	} else if (strcmp(h->what, "declined") == 0)
+		m->offers[OM_DECLINED]++;
+	else if (strcmp(h->what, "timeout") == 0)
+		m->offers[OM_TIMEOUT]++;
+	else if (strcmp(h->what, "escalated") == 0)
+		m->escalations++;
+}
+
 /* Moves the core's effects into the batch being built (rows to write,
  * messages to send once they are written) and re-arms timers. */
 void
@@ -118,9 +153,21 @@ engine_drain(struct engine *e)
 	int k;
 
 	effects_settle(&e->w);
-	for (i = 0; i < fx->out.n; i++)
+	for (i = 0; i < fx->out.n; i++) {
+		if (fx->out.v[i].kind == FX_OFFER_WITHDRAWN)
+			e->m.offers[OM_CANCELLED]++;
 		if (render_effect(e->conf.topic_prefix, &fx->out.v[i], &p) == 0)
 			batch_pub(b, &p);
+	}
+	/* history first: its rows carry the incident as it is now, and a
+	 * resolved incident is freed below */
+	for (i = 0; i < fx->hist.n; i++) {
+		const struct hist *h = &fx->hist.v[i];
+		const struct incident *inc = drained_incident(e, h->incident_id);
+
+		count_history(e, h, inc);
+		batch_add(b, Q_HIST, store_hist_row(h, inc));
+	}
 	for (i = 0; i < fx->dirty.n; i++) {
 		struct incident *inc = fx->dirty.v[i];
 
@@ -139,8 +186,6 @@ engine_drain(struct engine *e)
 			timers_arm(e, inc);
 		}
 	}
-	for (i = 0; i < fx->hist.n; i++)
-		batch_add(b, Q_HIST, store_hist_row(&fx->hist.v[i]));
 	for (i = 0; i < fx->handled.n; i++)
 		batch_add(b, Q_HANDLED, store_handled_row(&fx->handled.v[i]));
 	for (i = 0; i < fx->visits.n; i++)
@@ -201,11 +246,12 @@ batch_done_cb(void *arg, bool ok, bool lost, PGresult **res, int n, const char *
 {
 	struct engine *e = arg;
 	struct batch *b = e->flight;
-	PGresult *ins = NULL;
+	PGresult *ins = NULL, *hist = NULL;
 	size_t i;
 	int q;
 
 	if (!ok) {
+		e->m.batch_failures++;
 		e->flight_failed = true;
 		log_err("event=batch_failed rows_inbound=%zu lost=%d reason=\"%s\"",
 			b->inbound, lost, err ? err : "");
@@ -216,10 +262,17 @@ batch_done_cb(void *arg, bool ok, bool lost, PGresult **res, int n, const char *
 	e->flight = NULL;
 	e->flight_failed = false;
 	e->n_batches++;
+	e->m.batches++;
 	e->progress_at = now_wall();
-	for (q = 0; q < b->nq && q < n; q++)
+	metrics_observe(&e->m.commit_s, e->progress_at - e->flight_since);
+	for (q = 0; q < b->nq && q < n; q++) {
 		if (b->qkind[q] == Q_EVENTS)
 			ins = res[q];
+		if (b->qkind[q] == Q_HIST)
+			hist = res[q];
+	}
+	if (hist != NULL && e->http != NULL)
+		http_history_committed(e->http, hist);
 	/* What this batch's state changes caused goes out now. */
 	for (i = 0; i < b->pubs.n; i++)
 		publish_now(e, &b->pubs.v[i]);

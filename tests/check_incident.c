@@ -1634,6 +1634,7 @@ START_TEST(test_operator_resolve_visit)
 {
 	int64_t a = fire(t.sos1, "e-1", EV_SOS, false, T0), b;
 	struct incident *ia = world_incident(&w, a), *ib;
+	json_t *o;
 
 	ck_assert_ptr_null(answer("V1", a, REPLY_ACCEPT, NULL, T0 + 10));
 	ck_assert_ptr_null(answer("V1", a, REPLY_ARRIVED, NULL, T0 + 600));
@@ -1671,6 +1672,12 @@ START_TEST(test_operator_resolve_visit)
 	ck_assert_int_eq(t.v1->holding, 0);
 	ck_assert_uint_eq(w.fx.visits.n, 0);
 	ck_assert_str_eq(hist_find(b, "resolved")->detail, "outcome=transferred_120");
+	/* V1, on the way, is told to stand down, with the offer it took */
+	ck_assert_int_eq(pub_count("V1", "cancelled"), 1);
+	o = pub_get("V1", "cancelled");
+	ck_assert_int_eq(jint(o, "incident"), b);
+	ck_assert_int_eq(jint(o, "offer"), 1);
+	json_decref(o);
 	ck_assert_ptr_null(t.e2->open_alarm);
 	fx_done();
 
@@ -1736,8 +1743,18 @@ START_TEST(test_manual_dispatch)
 	ck_assert_uint_eq(npubs(), 0);
 	ck_assert_uint_eq(w.fx.hist.n, 0);
 
-	/* a station without free capacity can be named too */
+	/* a station without free capacity is busy: refused, nothing changed */
 	t.s1->holding = t.s1->capacity;
+	ck_assert_str_eq(incident_dispatch_to(&w, id, "S1", "op-li", T0 + 40),
+			 "responder S1 is busy");
+	ck_assert_int_eq(inc->noffers, 2);
+	ck_assert_uint_eq(npubs(), 0);
+	/* a volunteer holding another incident is busy too */
+	t.v2->holding = 1;
+	ck_assert_str_eq(incident_dispatch_to(&w, id, "V2", "op-li", T0 + 40),
+			 "responder V2 is busy");
+	t.v2->holding = 0;
+	t.s1->holding = t.s1->capacity - 1;
 	ck_assert_ptr_null(incident_dispatch_to(&w, id, "S1", "op-li", T0 + 40));
 	ck_assert_int_eq(inc->offers[1].answer, ANS_CANCELLED);
 	ck_assert_str_eq(inc->offers[2].responder_id, "S1");
@@ -1754,6 +1771,30 @@ START_TEST(test_manual_dispatch)
 	ck_assert_int_eq(inc->noffers, 3);
 	ck_assert_int_eq(t.v2->pending, 0);
 	ck_assert_uint_eq(npubs(), 0);
+}
+END_TEST
+
+/* The operator's picker: active responders nearest first, with whether
+ * each could take an offer now. */
+START_TEST(test_candidates)
+{
+	struct candidate c[4];
+	size_t n, i;
+
+	t.v3->active = false;
+	t.v2->holding = 1;
+	n = world_candidates(&w, t.e1->lat, t.e1->lon, T0, c, 4);
+	ck_assert_uint_eq(n, 4);
+	ck_assert_str_eq(c[0].r->id, "V1");
+	ck_assert_str_eq(c[1].r->id, "V2");
+	ck_assert_str_eq(c[2].r->id, "S1");
+	ck_assert_str_eq(c[3].r->id, "V4"); /* V3 is inactive: left out */
+	for (i = 1; i < n; i++)
+		ck_assert_int_le(c[i - 1].distance_m, c[i].distance_m);
+	ck_assert_int_eq(c[0].distance_m, dist_to(t.e1, t.v1));
+	ck_assert(!c[0].busy);
+	ck_assert(c[1].busy);
+	ck_assert_uint_eq(world_candidates(&w, t.e1->lat, t.e1->lon, T0, c, 0), 0);
 }
 END_TEST
 
@@ -2016,6 +2057,7 @@ incident_suite(void)
 	tcase_add_test(tc, test_operator_resolve_visit);
 	tcase_add_test(tc, test_manual_dispatch);
 	tcase_add_test(tc, test_manual_dispatch_refused);
+	tcase_add_test(tc, test_candidates);
 	tcase_add_test(tc, test_manual_not_max_offers);
 	suite_add_tcase(s, tc);
 

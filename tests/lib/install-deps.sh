@@ -11,7 +11,7 @@ packages=(
 	build-essential autoconf automake libtool pkg-config
 	libevent-dev libmosquitto-dev libjansson-dev check libpq-dev libssl-dev
 	postgresql-15 postgresql-client-15 mosquitto mosquitto-clients
-	systemd clang-format
+	systemd clang-format curl prometheus
 	util-linux procps coreutils
 	# the operator console's browser test (tests/console.sh); the font so
 	# that its screenshots show Chinese
