@@ -420,6 +420,21 @@ def run(d, device, elder, shots, state):
         return text(d, "detail-ack")
     check("确认 with a note: acked by op1, the alert ends", ack)
 
+    def refused_inline():
+        # Two operators press 确认 at once: the slower one's page still
+        # offered the button. Emulated by enabling it again on this page.
+        d.execute_script("document.getElementById('btn-ack').disabled = false;")
+        by_id(d, "btn-ack").click()
+        wait(d, 3, "the note field", lambda d: visible(d, "ack-note"))
+        by_id(d, "ack-note").send_keys("第二次确认")
+        by_id(d, "btn-ack-submit").click()
+        wait(d, 10, "the refusal", lambda d: visible(d, "action-error"))
+        msg = text(d, "action-error")
+        expect("409" in msg and "op1" in msg, "the daemon's error shown: " + msg)
+        wait(d, 5, "确认 disabled again", lambda d: attr(d, "#btn-ack", "disabled") is not None)
+        return msg
+    check("a refused action (409) shows the daemon's {\"error\"} inline", refused_inline)
+
     def dispatch():
         by_id(d, "btn-dispatch").click()
         wait(d, 3, "the responder picker", lambda d: visible(d, "dispatch-picker"))
