@@ -502,7 +502,7 @@ api_visit(struct call *c)
 	const struct elder *el;
 	const char *responder = NULL, *why;
 	struct visit v;
-	char id[sizeof(v.id) + REF_ID_MAX + 4], *text;
+	char id[sizeof(v.id) + REF_ID_MAX + 4], rid[REF_ID_MAX + 1], *text;
 	json_t *o;
 
 	c->audit = true;
@@ -512,6 +512,11 @@ api_visit(struct call *c)
 	if ((o = body_object(c, keys)) == NULL ||
 	    field_str(c, o, "responder", &responder) < 0)
 		return;
+	if (responder && str_copy(rid, responder, sizeof(rid)) < 0) {
+		http_error(c, 400, "unknown responder");
+		return;
+	}
+	responder = responder ? rid : NULL;
 	json_object_del(o, "responder");
 	text = json_dumps(o, JSON_COMPACT);
 	why = ingest_parse_visit(text ? text : "", text ? strlen(text) : 0, &v);

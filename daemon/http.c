@@ -618,6 +618,9 @@ request_cb(struct evhttp_request *req, void *arg)
 	const char *auth;
 	struct call *c = xcalloc(1, sizeof(*c));
 
+	/* the whole request is in: from now on libevent's write timeout, not
+	 * the request deadline, bounds the connection */
+	http_conn_answering(h, req, NULL);
 	c->h = h;
 	c->req = req;
 	c->method = evhttp_request_get_command(req);

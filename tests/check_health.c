@@ -2,11 +2,13 @@
 #include "config.h"
 
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "check_run.h"
 #include "health.h"
+#include "metrics.h"
 
 static struct health_in
 busy(double now, double progress_at)
@@ -80,6 +82,105 @@ START_TEST(limit_is_inclusive)
 }
 END_TEST
 
+/* --- metrics: what /metrics prints, from the same module ---------------- */
+
+/* The value of the exposition line that starts with name, or -1. */
+static double
+metric(const char *text, const char *name)
+{
+	const char *p = text;
+	size_t n = strlen(name);
+
+	while ((p = strstr(p, name)) != NULL) {
+		if ((p == text || p[-1] == '\n') && p[n] == ' ')
+			return strtod(p + n + 1, NULL);
+		p += n;
+	}
+	return -1;
+}
+
+START_TEST(histogram_buckets_are_cumulative)
+{
+	struct metrics m;
+	struct metrics_gauges g;
+	size_t len = 0;
+	char *t;
+
+	metrics_init(&m);
+	memset(&g, 0, sizeof(g));
+	metrics_observe(&m.commit_s, 0.004); /* le 0.005 */
+	metrics_observe(&m.commit_s, 0.005); /* le 0.005: bounds are inclusive */
+	metrics_observe(&m.commit_s, 0.2);   /* le 0.25 */
+	metrics_observe(&m.commit_s, 99);    /* only +Inf */
+	t = metrics_render(&m, &g, &len);
+	ck_assert_ptr_nonnull(t);
+	ck_assert_uint_eq(strlen(t), len);
+	ck_assert_double_eq(
+	    metric(t, "carewatch_batch_commit_seconds_bucket{le=\"0.0025\"}"), 0);
+	ck_assert_double_eq(
+	    metric(t, "carewatch_batch_commit_seconds_bucket{le=\"0.005\"}"), 2);
+	ck_assert_double_eq(
+	    metric(t, "carewatch_batch_commit_seconds_bucket{le=\"0.25\"}"), 3);
+	ck_assert_double_eq(metric(t, "carewatch_batch_commit_seconds_bucket{le=\"30\"}"),
+			    3);
+	ck_assert_double_eq(
+	    metric(t, "carewatch_batch_commit_seconds_bucket{le=\"+Inf\"}"), 4);
+	ck_assert_double_eq(metric(t, "carewatch_batch_commit_seconds_count"), 4);
+	ck_assert_double_eq_tol(metric(t, "carewatch_batch_commit_seconds_sum"), 99.209,
+				1e-6);
+	free(t);
+}
+END_TEST
+
+START_TEST(counters_and_labels)
+{
+	struct metrics m;
+	struct metrics_gauges g;
+	size_t len = 0;
+	char *t;
+	int i;
+
+	metrics_init(&m);
+	memset(&g, 0, sizeof(g));
+	m.events[EV_SOS] = 3;
+	metrics_dead(&m, "bad JSON");
+	metrics_dead(&m, "bad JSON");
+	metrics_dead(&m, "a \"quoted\" reason");
+	for (i = 0; i < METRICS_REASONS + 5; i++) {
+		char r[16];
+
+		snprintf(r, sizeof(r), "r%d", i);
+		metrics_dead(&m, r);
+	}
+	metrics_http(&m, 200);
+	metrics_http(&m, 200);
+	metrics_http(&m, 409);
+	g.open_by_priority[1] = 2;
+	g.broker_up = 1;
+	t = metrics_render(&m, &g, &len);
+	ck_assert_double_eq(metric(t, "carewatch_events_received_total{type=\"sos\"}"),
+			    3);
+	ck_assert_double_eq(metric(t, "carewatch_events_received_total{type=\"fall\"}"),
+			    0);
+	ck_assert_double_eq(
+	    metric(t, "carewatch_dead_letters_total{reason=\"bad JSON\"}"), 2);
+	ck_assert_double_eq(
+	    metric(t, "carewatch_dead_letters_total{reason=\"a \\\"quoted\\\" reason\"}"),
+	    1);
+	/* distinct reasons are bounded: the rest are counted as "other" */
+	ck_assert_double_eq(metric(t, "carewatch_dead_letters_total{reason=\"other\"}"),
+			    7);
+	ck_assert_double_eq(metric(t, "carewatch_http_requests_total{code=\"200\"}"), 2);
+	ck_assert_double_eq(metric(t, "carewatch_http_requests_total{code=\"409\"}"), 1);
+	ck_assert_double_eq(metric(t, "carewatch_open_incidents{priority=\"1\"}"), 2);
+	ck_assert_double_eq(metric(t, "carewatch_broker_connected"), 1);
+	ck_assert_ptr_nonnull(strstr(t, "# TYPE carewatch_offers_total counter\n"));
+	ck_assert_ptr_nonnull(
+	    strstr(t, "# TYPE carewatch_time_to_accept_seconds histogram\n"));
+	free(t);
+}
+END_TEST
+
 static Suite *
 health_suite(void)
 {
@@ -92,6 +193,10 @@ health_suite(void)
 	tcase_add_test(tc, rows_waiting_nothing_sent_is_stalled);
 	tcase_add_test(tc, commit_overdue_is_stalled);
 	tcase_add_test(tc, limit_is_inclusive);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("metrics");
+	tcase_add_test(tc, histogram_buckets_are_cumulative);
+	tcase_add_test(tc, counters_and_labels);
 	suite_add_tcase(s, tc);
 	return s;
 }

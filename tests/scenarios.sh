@@ -102,7 +102,41 @@ ${NIGHT:+night = $NIGHT}
 dir = $SDIR
 [privacy]
 id_key_file = $WORK/key
+[http]
+listen = 127.0.0.1:$HTTP_PORT
 INI
+}
+
+# --- the HTTP API ------------------------------------------------------------
+# Users made in the template (see setup): tokens are known to the tests.
+TOK_OP=cw_test_operator_token_0001
+TOK_SUP=cw_test_supervisor_token_0002
+TOK_AUD=cw_test_auditor_token_0003
+TOK_TWN=cw_test_township_token_0004   # operator of this township (140426100)
+TOK_OTHER=cw_test_elsewhere_token_0005 # operator of another township
+
+# api METHOD PATH [TOKEN] [BODY] [curl args...]: sets CODE and BODY.
+api() {
+	local method=$1 path=$2 tok=${3:-} body=${4:-} args=()
+	shift $(($# < 4 ? $# : 4))
+	[[ -n $tok ]] && args+=(-H "Authorization: Bearer $tok")
+	[[ -n $body ]] && args+=(--data-binary "$body")
+	CODE=$(curl -s -m 10 -o "$SDIR/api.out" -w '%{http_code}' -X "$method" "${args[@]}" "$@" \
+		"http://127.0.0.1:$HTTP_PORT$path") || CODE=000
+	BODY=$(cat "$SDIR/api.out" 2>/dev/null)
+}
+
+# expect_api CODE METHOD PATH [TOKEN] [BODY]: the status must be CODE.
+expect_api() {
+	local want=$1
+	shift
+	api "$@"
+	[[ $CODE == "$want" ]] || die "$1 $2 -> $CODE, expected $want: $BODY"
+}
+
+# A JSON field of BODY (python3: jq is not assumed).
+jfield() { # python-expression-on-j
+	python3 -c "import json,sys; j=json.load(sys.stdin); print($1)" <<<"$BODY"
 }
 
 daemon_start() {
@@ -150,6 +184,7 @@ scenario_begin() { # name
 	chmod 755 "$SDIR"
 	MSGS=$SDIR/msgs
 	CONF=$SDIR/carewatchd.conf
+	HTTP_PORT=$(cw_free_port "$CW_PGPORT" "$CW_MQ_PORT") || return 1
 	cw_psql -c "CREATE DATABASE $DB TEMPLATE cw_template" >/dev/null || return 1
 	write_conf
 	sub_start || return 1
@@ -270,6 +305,19 @@ setup() {
 	for k in areas stations volunteers elders devices; do
 		"$CLI_BIN" -c "$conf" import "$k" "$WORK/csv/$k.csv" >/dev/null || return 1
 	done
+	add_user op operator "" "$TOK_OP" || return 1
+	add_user sup supervisor "" "$TOK_SUP" || return 1
+	add_user aud auditor "" "$TOK_AUD" || return 1
+	add_user twn operator 140426100 "$TOK_TWN" || return 1
+	add_user other operator 140426200 "$TOK_OTHER" || return 1
+}
+
+# A user in the template with a known token (only its hash is stored).
+add_user() { # name role area-prefix token
+	"$CW_PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 \
+		"host=127.0.0.1 port=$CW_PGPORT dbname=cw_template user=postgres" \
+		-c "INSERT INTO users (name, role, area_prefix, token_sha256)
+		    VALUES ('$1', '$2', '$3', encode(sha256('$4'::bytea), 'hex'))" >/dev/null
 }
 
 # --- scenarios -------------------------------------------------------------
@@ -785,6 +833,183 @@ s_config_check() {
 	note "ok: -n reports line numbers; the example config parses"
 }
 
+# --- operators over HTTP ----------------------------------------------------
+
+users_loaded() { grep -q 'event=users_loaded' "$SDIR/daemon.log"; }
+
+# The list and detail by role and area; ack, dispatch and resolve with their
+# refusals; each answer only after its commit; every attempt audited.
+s_http_operator_flow() {
+	T_P1=120 scenario_begin http-ops || return 1
+	local inc inc2 masked audit
+	wait_until 5 "users loaded" users_loaded || return 1
+	alarm_offered D1 '{"id":"e-h1","type":"sos"}' || return 1
+	expect_api 200 GET /api/v1/incidents "$TOK_AUD" || return 1
+	expect_eq "$inc" "$(jfield 'j["incidents"][0]["id"]')" "the auditor sees it" || return 1
+	expect_eq "张桂兰 V1" "$(jfield 'j["incidents"][0]["elder"]["name"] + " " + j["incidents"][0]["offer"]["responder"]')" \
+		"the elder's name and the pending offer in the list" || return 1
+	expect_api 200 GET /api/v1/incidents "$TOK_TWN" || return 1
+	expect_eq 1 "$(jfield 'len(j["incidents"])')" "the township's operator sees it" || return 1
+	expect_api 200 GET /api/v1/incidents "$TOK_OTHER" || return 1
+	expect_eq 0 "$(jfield 'len(j["incidents"])')" "another township's operator sees nothing" || return 1
+	expect_api 404 GET "/api/v1/incidents/$inc" "$TOK_OTHER" || return 1
+	expect_api 404 POST "/api/v1/incidents/$inc/ack" "$TOK_OTHER" '{}' || return 1
+	expect_api 403 POST "/api/v1/incidents/$inc/ack" "$TOK_AUD" '{}' || return 1
+	# the detail: the id number masked and nothing more, the picker's list
+	expect_api 200 GET "/api/v1/incidents/$inc" "$TOK_OP" || return 1
+	masked=$(jfield 'j["elder"]["id_number_masked"]')
+	[[ $masked =~ ^1404\*{10}[0-9]{3}[0-9X]$ ]] || die "masked id number: $masked" || return 1
+	if grep -q '14042619480302' <<<"$BODY"; then die "the id number in the detail"; return 1; fi
+	expect_eq "V1:True V2:False" "$(jfield '" ".join(c["id"] + ":" + str(c["busy"]) for c in j["candidates"] if c["id"] in ("V1", "V2"))')" \
+		"candidates: V1 busy with the offer, V2 free" || return 1
+	expect_eq "opened offered" "$(jfield '" ".join(h["what"] for h in j["history"])')" "history" || return 1
+	# ack: 200 only once committed, so the row is there at once
+	expect_api 200 POST "/api/v1/incidents/$inc/ack" "$TOK_TWN" '{"note":"phoned: she fell"}' || return 1
+	expect_eq "twn|phoned: she fell" "$(sql "SELECT acked_by || '|' || ack_note FROM incidents WHERE id=$inc")" \
+		"ack stored before the answer" || return 1
+	expect_api 409 POST "/api/v1/incidents/$inc/ack" "$TOK_OP" '{}' || return 1
+	expect_eq "already acknowledged by twn" "$(jfield 'j["error"]')" "second ack" || return 1
+	# manual dispatch: refusals, then V2 instead of V1
+	expect_api 409 POST "/api/v1/incidents/$inc/dispatch" "$TOK_OP" '{"responder":"V1"}' || return 1
+	expect_api 409 POST "/api/v1/incidents/$inc/dispatch" "$TOK_OP" '{"responder":"V9"}' || return 1
+	expect_api 400 POST "/api/v1/incidents/$inc/dispatch" "$TOK_OP" '{"responder":7}' || return 1
+	expect_api 200 POST "/api/v1/incidents/$inc/dispatch" "$TOK_OP" '{"responder":"V2"}' || return 1
+	expect_eq "V2|1|1" "$(sql "SELECT responder_id || '|' || manual::int || '|' || forced::int FROM offers WHERE incident_id=$inc AND answer='pending'")" \
+		"the manual offer stored before the answer" || return 1
+	wait_msg 5 dispatch/V1 '"cancelled":true' || return 1
+	wait_msg 5 dispatch/V2 "\"incident\":$inc,.*\"offer\":2" || return 1
+	reply V2 "$inc" accept
+	wait_sql 5 "SELECT state FROM incidents WHERE id=$inc" accepted || return 1
+	expect_api 409 POST "/api/v1/incidents/$inc/dispatch" "$TOK_OP" '{"responder":"V3"}' || return 1
+	# resolve: bad outcome, then closed, V2 told to stand down and freed
+	expect_api 400 POST "/api/v1/incidents/$inc/resolve" "$TOK_OP" '{"outcome":"fixed"}' || return 1
+	expect_api 400 POST "/api/v1/incidents/$inc/resolve" "$TOK_OP" '{"outcome":"test","why":1}' || return 1
+	expect_api 200 POST "/api/v1/incidents/$inc/resolve" "$TOK_SUP" '{"outcome":"false_alarm","note":"pressed by mistake"}' || return 1
+	expect_eq "resolved|false_alarm|sup" "$(sql "SELECT state || '|' || outcome || '|' || resolved_by FROM incidents WHERE id=$inc")" \
+		"resolved before the answer" || return 1
+	wait_msg 5 dispatch/V2 "\"incident\":$inc,\"offer\":2.*\"cancelled\":true" || return 1
+	expect_api 409 POST "/api/v1/incidents/$inc/resolve" "$TOK_OP" '{"outcome":"test"}' || return 1
+	expect_eq "incident $inc is resolved" "$(jfield 'j["error"]')" "resolve twice" || return 1
+	expect_api 404 POST "/api/v1/incidents/99999/resolve" "$TOK_OP" '{"outcome":"test"}' || return 1
+	# V2 is free again: E2's SOS, declined by V1, goes to V2
+	pub dev/D4/event '{"id":"e-h2","type":"sos"}'
+	wait_msg 5 dispatch/V1 '"alarm":"e-h2"' || return 1
+	inc2=$(offer_incident V1)
+	reply V1 "$inc2" decline
+	wait_msg 5 dispatch/V2 "\"incident\":$inc2" || return 1
+	# every attempt is in the audit log, in order
+	audit=$(sql "SELECT string_agg(actor || ':' || action || ':' || status, ' ' ORDER BY seq) FROM audit_log")
+	expect_eq "other:ack:404 aud:ack:403 twn:ack:200 op:ack:409 op:dispatch:409 op:dispatch:409 op:dispatch:400 op:dispatch:200 op:dispatch:409 op:resolve:400 op:resolve:400 sup:resolve:200 op:resolve:409 op:resolve:404" \
+		"$audit" "audit rows" || return 1
+	expect_api 200 GET /api/v1/audit "$TOK_AUD" || return 1
+	expect_eq 14 "$(jfield 'len(j["audit"])')" "the auditor reads the audit log" || return 1
+	expect_api 403 GET /api/v1/audit "$TOK_OP" || return 1
+	expect_api 401 GET /api/v1/incidents "cw_wrong" || return 1
+	expect_api 401 GET /api/v1/incidents || return 1
+	expect_eq "-:GET /api/v1/audit:403 -:GET /api/v1/incidents:401 -:GET /api/v1/incidents:401" \
+		"$(sql "SELECT string_agg(CASE WHEN actor = 'op' THEN '-' ELSE actor END || ':' || action || ':' || status, ' ' ORDER BY seq) FROM audit_log WHERE seq > (SELECT max(seq) - 3 FROM audit_log)")" \
+		"refused reads audited" || return 1
+}
+
+# Events after Last-Event-ID come from the database, across a kill -9; the
+# acknowledgement and the manual offer survive it and its deadline fires.
+s_http_events_restart() {
+	T_P1=6 scenario_begin http-sse || return 1
+	local inc last n ids
+	wait_until 5 "users loaded" users_loaded || return 1
+	curl -s -N -m 60 -H "Authorization: Bearer $TOK_TWN" "http://127.0.0.1:$HTTP_PORT/api/v1/events" >"$SDIR/sse1" &
+	local c1=$!
+	curl -s -N -m 60 -H "Authorization: Bearer $TOK_OTHER" "http://127.0.0.1:$HTTP_PORT/api/v1/events" >"$SDIR/sse-other" &
+	local c2=$!
+	wait_until 5 "stream open" grep -q ': connected' "$SDIR/sse1" || return 1
+	wait_until 5 "other stream open" grep -q ': connected' "$SDIR/sse-other" || return 1
+	alarm_offered D1 '{"id":"e-s1","type":"sos"}' || return 1
+	expect_api 200 POST "/api/v1/incidents/$inc/ack" "$TOK_TWN" '{"note":"on the phone"}' || return 1
+	expect_api 200 POST "/api/v1/incidents/$inc/dispatch" "$TOK_TWN" '{"responder":"V3"}' || return 1
+	wait_until 5 "dispatched event" grep -q '"what":"dispatched"' "$SDIR/sse1" || return 1
+	expect_eq "opened offered acked dispatched offered" \
+		"$(grep '^data: ' "$SDIR/sse1" | sed -E 's/.*"what":"([a-z_]+)".*/\1/' | tr '\n' ' ' | sed 's/ $//')" \
+		"live events in order" || return 1
+	grep -q '"what":"acked".*"state":"offered".*"area_code":"140426100200"' "$SDIR/sse1" ||
+		die "the acked event carries the incident's state" || return 1
+	last=$(grep '^id: ' "$SDIR/sse1" | tail -1 | cut -d' ' -f2)
+	daemon_kill KILL
+	wait "$c1" 2>/dev/null
+	kill "$c2" 2>/dev/null
+	wait "$c2" 2>/dev/null
+	expect_eq 0 "$(grep -c '^data: ' "$SDIR/sse-other")" "another township's stream got nothing" || return 1
+	daemon_start 0 || return 1
+	wait_until 5 "users loaded" users_loaded || return 1
+	# the acknowledgement and the manual offer came back
+	expect_api 200 GET "/api/v1/incidents/$inc" "$TOK_TWN" || return 1
+	expect_eq "twn V3:pending:True" "$(jfield 'j["ack"]["by"] + " " + " ".join(o["responder"] + ":" + o["answer"] + ":" + str(o["manual"]) for o in j["offers"] if o["manual"])')" \
+		"ack and manual offer after the restart" || return 1
+	# V3's window (6 s) runs out after the restart: a timeout, a new offer
+	wait_sql 20 "SELECT answer FROM offers WHERE incident_id=$inc AND responder_id='V3'" timeout || return 1
+	curl -s -N -m 3 -H "Authorization: Bearer $TOK_TWN" -H "Last-Event-ID: $last" \
+		"http://127.0.0.1:$HTTP_PORT/api/v1/events" >"$SDIR/sse2"
+	ids=$(grep '^id: ' "$SDIR/sse2" | cut -d' ' -f2)
+	[[ -n $ids ]] || die "nothing sent after Last-Event-ID $last" || return 1
+	n=$(wc -l <<<"$ids")
+	expect_eq "$n" "$(sort -un <<<"$ids" | wc -l)" "no event sent twice" || return 1
+	(($(head -1 <<<"$ids") > last)) || die "an event at or before Last-Event-ID was sent again" || return 1
+	grep -q '"what":"timeout".*"actor":"V3"' "$SDIR/sse2" || die "the missed timeout was sent" || return 1
+	expect_eq "$(sql "SELECT count(*) FROM incident_history WHERE seq > $last")" "$n" \
+		"every change after Last-Event-ID, once" || return 1
+}
+
+# A revoked token stops within a second; actions while the database is away
+# are refused and change nothing; /healthz names what is down.
+s_http_revoke_and_outages() {
+	scenario_begin http-outage || return 1
+	local inc t0
+	wait_until 5 "users loaded" users_loaded || return 1
+	expect_api 200 GET /healthz || return 1
+	expect_eq "ok up up" "$(jfield 'j["status"] + " " + j["broker"] + " " + j["database"]')" "healthz" || return 1
+	alarm_offered D1 '{"id":"e-o1","type":"sos"}' || return 1
+	expect_api 200 GET /api/v1/me "$TOK_OP" || return 1
+	sql "UPDATE users SET revoked_at = now() WHERE name = 'op'" || return 1
+	t0=$(date +%s.%N)
+	refused() { api GET /api/v1/me "$TOK_OP"; [[ $CODE == 401 ]]; }
+	wait_until 3 "revoked token refused" refused || return 1
+	python3 -c "import sys; d=float(sys.argv[2])-float(sys.argv[1]); print('    ok: revoked token refused after %.2f s' % d); sys.exit(0 if d < 1.5 else 1)" \
+		"$t0" "$(date +%s.%N)" || die "a revoked token worked for more than a second" || return 1
+	cw_pg_stop fast
+	dbdown() { api GET /healthz; [[ $CODE == 503 && $BODY == *'"database":"down"'* ]]; }
+	wait_until 10 "healthz says the database is down" dbdown || return 1
+	expect_api 503 POST "/api/v1/incidents/$inc/ack" "$TOK_SUP" '{}' || return 1
+	cw_pg_start || return 1
+	dbup() { api GET /healthz; [[ $CODE == 200 ]]; }
+	wait_until 15 "healthz ok again" dbup || return 1
+	expect_api 200 POST "/api/v1/incidents/$inc/ack" "$TOK_SUP" '{}' || return 1
+	expect_eq sup "$(sql "SELECT acked_by FROM incidents WHERE id=$inc")" "the ack after the outage" || return 1
+	cw_broker_stop TERM
+	mqdown() { api GET /healthz; [[ $CODE == 503 && $BODY == *'"broker":"down"'* ]]; }
+	wait_until 10 "healthz says the broker is down" mqdown || return 1
+	cw_broker_start || return 1
+	wait_until 20 "healthz ok after the broker" dbup || return 1
+	sub_start || return 1
+}
+
+# Visits over HTTP: validated, scoped, idempotent on their id.
+s_http_visits() {
+	scenario_begin http-visits || return 1
+	wait_until 5 "users loaded" users_loaded || return 1
+	local v='{"id":"pv-1","elder":"E1","at":"2026-11-20T10:00:00+08:00","kind":"routine","in_person":true,"note":"well","responder":"V1"}'
+	expect_api 201 POST /api/v1/visits "$TOK_TWN" "$v" || return 1
+	expect_api 201 POST /api/v1/visits "$TOK_TWN" "$v" || return 1
+	expect_eq "1|V1|1" "$(sql "SELECT count(*) || '|' || max(responder_id) || '|' || bool_and(in_person)::int FROM visits WHERE id = 'V1:pv-1'")" \
+		"one visit, keyed as the responder's own" || return 1
+	expect_api 201 POST /api/v1/visits "$TOK_OP" '{"id":"pv-2","elder":"E2","at":"2026-11-21T09:00:00+08:00","kind":"phone"}' || return 1
+	expect_eq 0 "$(sql "SELECT in_person::int FROM visits WHERE id = '@op:pv-2'")" "a phone visit, not in person" || return 1
+	expect_api 400 POST /api/v1/visits "$TOK_OP" '{"id":"pv-3","elder":"E404","at":"2026-11-21T09:00:00+08:00"}' || return 1
+	expect_api 400 POST /api/v1/visits "$TOK_OP" '{"id":"pv-4","elder":"E1","at":"2099-01-01T09:00:00+08:00"}' || return 1
+	expect_api 400 POST /api/v1/visits "$TOK_OP" '{"id":"pv-5","elder":"E1","at":"2026-11-21T09:00:00+08:00","kind":"phone","in_person":true}' || return 1
+	expect_api 400 POST /api/v1/visits "$TOK_OTHER" '{"id":"pv-6","elder":"E1","at":"2026-11-21T09:00:00+08:00"}' || return 1
+	expect_api 403 POST /api/v1/visits "$TOK_AUD" "$v" || return 1
+	expect_eq 2 "$(sql "SELECT count(*) FROM visits")" "only the valid visits stored" || return 1
+}
+
 # --- main ------------------------------------------------------------------
 
 if ! setup; then
@@ -817,6 +1042,10 @@ run "replay classifies as of the receive time" s_replay_receive_time
 run "a quote in an event id cannot forge a log field" s_log_injection
 run "a ticket for an elder without a station -> regional center" s_ticket_without_station
 run "a frozen database backend -> stall reported, watchdog withheld" s_stall_withholds_watchdog
+run "HTTP: roles, areas, ack, dispatch, resolve, audit" s_http_operator_flow
+run "HTTP: events after Last-Event-ID across a kill -9" s_http_events_restart
+run "HTTP: revoke within a second; database and broker away" s_http_revoke_and_outages
+run "HTTP: visits validated, scoped, stored once" s_http_visits
 
 echo
 if ((fail > 0)); then
