@@ -86,9 +86,11 @@ cleanup() {
 	cw_servers_stop
 	if [[ ${KEEP:-0} == 1 ]]; then
 		echo "console.sh: kept $WORK"
-	else
-		# the screenshots stay (they may be under $WORK); the rest goes
+	elif [[ $ARTIFACTS == "$WORK"/* ]]; then
+		# the screenshots stay where the output said; the rest goes
 		find "$WORK" -mindepth 1 -maxdepth 1 ! -path "$ARTIFACTS" -exec rm -rf {} +
+	else
+		rm -rf "$WORK"
 	fi
 }
 trap cleanup EXIT
