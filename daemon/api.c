@@ -17,6 +17,7 @@
 #include <event2/keyvalq_struct.h>
 
 #include "carewatchd.h"
+#include "console.h"
 #include "db.h"
 #include "http.h"
 #include "incident.h"
@@ -24,10 +25,6 @@
 #include "mqtt.h"
 #include "store.h"
 #include "util.h"
-
-/* The console page (daemon/console/index.html), compiled in when built. */
-extern const unsigned char console_html[] __attribute__((weak));
-extern const size_t console_html_len __attribute__((weak));
 
 #define CANDIDATES_MAX 20
 #define VISIT_SKEW_S   300 /* a visit may be this far in the future (clocks) */
@@ -201,13 +198,7 @@ static void
 api_console(struct call *c)
 {
 	struct evkeyvalq *hd = evhttp_request_get_output_headers(c->req);
-	struct evbuffer *buf;
-
-	if (console_html == NULL || &console_html_len == NULL) {
-		http_error(c, 404, "the console is not built in");
-		return;
-	}
-	buf = evbuffer_new();
+	struct evbuffer *buf = evbuffer_new();
 
 	evhttp_add_header(hd, "Content-Type", "text/html; charset=utf-8");
 	evhttp_add_header(hd, "Content-Security-Policy",

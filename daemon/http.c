@@ -249,7 +249,8 @@ users_done_cb(void *arg, bool ok, bool lost, PGresult **res, int n, const char *
 		if (str_copy(x->name, PQgetvalue(r, i, 0), sizeof(x->name)) < 0 ||
 		    (x->role = role_parse(PQgetvalue(r, i, 1))) == 0 ||
 		    str_copy(x->prefix, PQgetvalue(r, i, 2), sizeof(x->prefix)) < 0 ||
-		    hex_decode(PQgetvalue(r, i, 3), x->hash, sizeof(x->hash)) < 0)
+		    hex_decode(PQgetvalue(r, i, 3), x->hash, sizeof(x->hash)) < 0 ||
+		    str_copy(x->area, PQgetvalue(r, i, 4), sizeof(x->area)) < 0)
 			continue;
 		k++;
 	}
@@ -266,7 +267,8 @@ static void
 users_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct http *h = arg;
-	struct db_query q = {"SELECT name, role, area_prefix, token_sha256 FROM users "
+	struct db_query q = {"SELECT name, role, area_prefix, token_sha256, "
+			     "coalesce(area_code, '') FROM users "
 			     "WHERE revoked_at IS NULL",
 			     0,
 			     {NULL}};

@@ -31,6 +31,7 @@ struct user {
 	char name[REF_ID_MAX + 1];
 	int role;
 	char prefix[AREA_LEN + 1]; /* area scope; "" = the whole county */
+	char area[AREA_LEN + 1];   /* the area it was given, or "" */
 	unsigned char hash[32];	   /* SHA-256 of the token */
 };
 

@@ -13,6 +13,9 @@ packages=(
 	postgresql-15 postgresql-client-15 mosquitto mosquitto-clients
 	systemd clang-format curl prometheus
 	util-linux procps coreutils
+	# the operator console's browser test (tests/console.sh); the font so
+	# that its screenshots show Chinese
+	chromium chromium-driver python3-selenium fonts-wqy-zenhei
 )
 
 # Prints the packages that are not installed, one per line.
