@@ -190,8 +190,10 @@ api_me(struct call *c)
 
 	http_reply(
 	    c, 200,
-	    json_pack("{s:s,s:s,s:o}", "name", c->user.name, "role", role, "area_prefix",
-		      c->user.prefix[0] ? json_string(c->user.prefix) : json_null()));
+	    json_pack(
+		"{s:s,s:s,s:o,s:o}", "name", c->user.name, "role", role, "area_code",
+		c->user.area[0] ? json_string(c->user.area) : json_null(), "area_prefix",
+		c->user.prefix[0] ? json_string(c->user.prefix) : json_null()));
 }
 
 static void
