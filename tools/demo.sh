@@ -141,6 +141,14 @@ for kind in areas stations volunteers elders devices; do
 	cli/carewatch -c "$conf" import "$kind" "sql/sample/$kind.csv"
 done
 
+echo "== operator account"
+# The console and the API need a token; only its hash is stored.
+(
+	umask 077
+	cli/carewatch -c "$conf" user add demo --role supervisor >"$run/token"
+)
+echo "created user demo (supervisor); its token is in run/demo/token"
+
 echo "== carewatchd"
 # In its own session: Ctrl-C reaches only the simulator and this script,
 # which then stops the daemon with SIGTERM, in order.
@@ -165,8 +173,15 @@ echo "carewatchd pid $daemon_pid is ready (log: run/demo/carewatchd.log)"
 
 cat <<EOF
 
+The operator console: http://127.0.0.1:$http_port/
+  sign in with the token in run/demo/token: $(cat "$run/token")
+
 In another terminal:
+  export CAREWATCH_TOKEN=\$(cat run/demo/token)
   cli/carewatch -c run/demo/carewatchd.conf incidents
+  cli/carewatch -c run/demo/carewatchd.conf ack ID --note "phoned"
+  cli/carewatch -c run/demo/carewatchd.conf resolve ID --outcome false_alarm
+  curl -s -H "Authorization: Bearer \$CAREWATCH_TOKEN" http://127.0.0.1:$http_port/metrics
   cli/carewatch -c run/demo/carewatchd.conf incident ID
   mosquitto_sub -h 127.0.0.1 -p $CW_MQ_PORT -v -t 'carewatch/#'
   tail -f run/demo/carewatchd.log
