@@ -138,6 +138,16 @@ http_conn_answering(struct http *h, struct evhttp_request *req, void *sse)
 		c->sse = sse;
 }
 
+void
+http_conn_sse_gone(struct http *h, const struct sse_client *s)
+{
+	size_t i;
+
+	for (i = 0; i < h->nconns; i++)
+		if (h->conns[i]->sse == s)
+			h->conns[i]->sse = NULL;
+}
+
 size_t
 http_connections(const struct http *h)
 {
@@ -160,12 +170,10 @@ sweep_cb(evutil_socket_t fd, short what, void *arg)
 		struct conn *c = h->conns[i];
 
 		if (bev_released(c->bev, &evcon)) {
-			struct sse_client *s;
-
-			for (s = h->sse; c->sse && s && s != c->sse; s = sse_next(s))
-				;
-			if (c->sse && s == c->sse)
-				sse_drop_conn(h, s); /* its close was never reported */
+			/* A stream still set here is one whose close was never
+			 * reported: any other end clears c->sse. */
+			if (c->sse)
+				sse_drop_conn(h, c->sse);
 			bufferevent_decref(c->bev);
 			free(c);
 			h->conns[i] = h->conns[--h->nconns];

@@ -63,6 +63,7 @@ sse_unlink(struct http *h, struct sse_client *s)
 	s->prev = s->next = NULL;
 	s->h = NULL;
 	h->nsse--;
+	http_conn_sse_gone(h, s);
 }
 
 static void
@@ -113,12 +114,6 @@ sse_closed_cb(struct evhttp_connection *evcon, void *arg)
 		evhttp_send_reply_end(s->req);
 	s->req = NULL;
 	sse_free(s);
-}
-
-struct sse_client *
-sse_next(const struct sse_client *s)
-{
-	return s->next;
 }
 
 void
