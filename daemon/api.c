@@ -7,6 +7,7 @@
  * only once the change, with its audit row, is committed. */
 #include "config.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -616,8 +617,9 @@ incident_path(struct call *c, const char **tail)
 
 	if (*p < '1' || *p > '9')
 		return false;
+	errno = 0;
 	id = strtoll(p, &end, 10);
-	if (id <= 0 || (*end != '\0' && *end != '/'))
+	if (id <= 0 || errno == ERANGE || (*end != '\0' && *end != '/'))
 		return false;
 	c->incident_id = id;
 	*tail = end;

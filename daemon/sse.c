@@ -12,6 +12,7 @@
  * limit until the client has read its way back under it. */
 #include "config.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -301,8 +302,9 @@ sse_open(struct call *c)
 	last =
 	    evhttp_find_header(evhttp_request_get_input_headers(c->req), "Last-Event-ID");
 	if (last && *last) {
+		errno = 0;
 		n = strtoll(last, &end, 10);
-		if (*end || n < 0) {
+		if (*end || n < 0 || errno == ERANGE) {
 			http_error(c, 400, "bad Last-Event-ID");
 			return;
 		}
