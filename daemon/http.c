@@ -428,9 +428,6 @@ http_reply(struct call *c, int code, json_t *body)
 		evhttp_add_header(hd, "Cache-Control", "no-store");
 		evhttp_add_header(hd, "X-Content-Type-Options", "nosniff");
 		evhttp_add_header(hd, "Connection", "close");
-		if (code == 405)
-			evhttp_add_header(hd, "Allow",
-					  c->method == EVHTTP_REQ_POST ? "GET" : "POST");
 		if (code == 401)
 			evhttp_add_header(hd, "WWW-Authenticate",
 					  "Bearer realm=\"carewatch\"");
