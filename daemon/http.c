@@ -601,6 +601,26 @@ call_peer(struct call *c, struct evhttp_request *req)
 	}
 }
 
+/* Whether the request has Content-Length headers that disagree: libevent
+ * reads the body by the first one, and RFC 9112 (6.3) wants such a
+ * request refused, not guessed at. */
+static bool
+length_conflict(struct evhttp_request *req)
+{
+	struct evkeyvalq *hd = evhttp_request_get_input_headers(req);
+	const char *first = NULL;
+	struct evkeyval *kv;
+
+	for (kv = hd->tqh_first; kv != NULL; kv = kv->next.tqe_next) {
+		if (strcasecmp(kv->key, "Content-Length") != 0)
+			continue;
+		if (first && strcmp(first, kv->value) != 0)
+			return true;
+		first = kv->value;
+	}
+	return false;
+}
+
 /* Reads the body into c (NUL-terminated). */
 static void
 call_body(struct call *c, struct evhttp_request *req)
@@ -640,6 +660,10 @@ request_cb(struct evhttp_request *req, void *arg)
 	}
 	if (headers_size(req) > HTTP_HEADERS_MAX) {
 		http_error(c, 431, "request headers over %d bytes", HTTP_HEADERS_MAX);
+		return;
+	}
+	if (length_conflict(req)) {
+		http_error(c, 400, "conflicting Content-Length headers");
 		return;
 	}
 	if (c->body_len > HTTP_BODY_MAX) {
