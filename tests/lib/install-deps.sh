@@ -13,6 +13,7 @@ packages=(
 	postgresql-15 postgresql-client-15 mosquitto mosquitto-clients
 	systemd clang-format curl prometheus
 	util-linux procps coreutils
+	python3
 )
 
 # Prints the packages that are not installed, one per line.
