@@ -7,6 +7,7 @@
  * only once the change, with its audit row, is committed. */
 #include "config.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -604,6 +605,15 @@ api_audit(struct call *c)
 
 /* --- routing ----------------------------------------------------------- */
 
+/* 405, naming in Allow the methods the path does take. */
+static void
+not_allowed(struct call *c, bool get)
+{
+	evhttp_add_header(evhttp_request_get_output_headers(c->req), "Allow",
+			  get ? "GET, HEAD" : "POST");
+	http_error(c, 405, get ? "GET only" : "POST only");
+}
+
 /* "/api/v1/incidents/123[/tail]": the id into c, the tail into *tail. */
 static bool
 incident_path(struct call *c, const char **tail)
@@ -614,8 +624,9 @@ incident_path(struct call *c, const char **tail)
 
 	if (*p < '1' || *p > '9')
 		return false;
+	errno = 0;
 	id = strtoll(p, &end, 10);
-	if (id <= 0 || (*end != '\0' && *end != '/'))
+	if (id <= 0 || errno == ERANGE || (*end != '\0' && *end != '/'))
 		return false;
 	c->incident_id = id;
 	*tail = end;
@@ -626,40 +637,41 @@ void
 api_route(struct call *c)
 {
 	const char *path = c->path, *tail;
-	bool get = c->method == EVHTTP_REQ_GET || c->method == EVHTTP_REQ_HEAD;
+	bool get =
+	    c->method == EVHTTP_REQ_GET; /* HEAD too is 405: no body-less answers */
 	bool post = c->method == EVHTTP_REQ_POST;
 
 	if (strcmp(path, "/healthz") == 0) {
-		get ? api_healthz(c) : http_error(c, 405, "GET only");
+		get ? api_healthz(c) : not_allowed(c, true);
 	} else if (strcmp(path, "/") == 0 || strcmp(path, "/index.html") == 0) {
-		get ? api_console(c) : http_error(c, 405, "GET only");
+		get ? api_console(c) : not_allowed(c, true);
 	} else if (strcmp(path, "/metrics") == 0) {
-		get ? api_metrics(c) : http_error(c, 405, "GET only");
+		get ? api_metrics(c) : not_allowed(c, true);
 	} else if (strcmp(path, "/api/v1/me") == 0) {
-		get ? api_me(c) : http_error(c, 405, "GET only");
+		get ? api_me(c) : not_allowed(c, true);
 	} else if (strcmp(path, "/api/v1/incidents") == 0) {
-		get ? api_incidents(c) : http_error(c, 405, "GET only");
+		get ? api_incidents(c) : not_allowed(c, true);
 	} else if (strncmp(path, "/api/v1/incidents/", 18) == 0 &&
 		   incident_path(c, &tail)) {
 		if (*tail == '\0')
-			get ? api_incident(c) : http_error(c, 405, "GET only");
+			get ? api_incident(c) : not_allowed(c, true);
 		else if (strcmp(tail, "/ack") == 0)
-			post ? api_act(c, ACT_ACK) : http_error(c, 405, "POST only");
+			post ? api_act(c, ACT_ACK) : not_allowed(c, false);
 		else if (strcmp(tail, "/resolve") == 0)
-			post ? api_act(c, ACT_RESOLVE) : http_error(c, 405, "POST only");
+			post ? api_act(c, ACT_RESOLVE) : not_allowed(c, false);
 		else if (strcmp(tail, "/dispatch") == 0)
-			post ? api_act(c, ACT_DISPATCH) : http_error(c, 405, "POST only");
+			post ? api_act(c, ACT_DISPATCH) : not_allowed(c, false);
 		else
 			http_error(c, 404, "no such path");
 	} else if (strcmp(path, "/api/v1/events") == 0) {
-		get ? sse_open(c) : http_error(c, 405, "GET only");
+		get ? sse_open(c) : not_allowed(c, true);
 	} else if (strcmp(path, "/api/v1/visits") == 0) {
-		post ? api_visit(c) : http_error(c, 405, "POST only");
+		post ? api_visit(c) : not_allowed(c, false);
 	} else if (strcmp(path, "/api/v1/audit") == 0) {
-		get ? api_audit(c) : http_error(c, 405, "GET only");
+		get ? api_audit(c) : not_allowed(c, true);
 	} else if (strcmp(path, "/api/v1/reports/visit-rate") == 0) {
 		if (!get)
-			http_error(c, 405, "GET only");
+			not_allowed(c, true);
 		else if (role_ok(c, ROLE_SUPERVISOR | ROLE_AUDITOR))
 			http_error(c, 501, "the visit-rate report is not built yet");
 	} else {

@@ -138,6 +138,16 @@ http_conn_answering(struct http *h, struct evhttp_request *req, void *sse)
 		c->sse = sse;
 }
 
+void
+http_conn_sse_gone(struct http *h, const struct sse_client *s)
+{
+	size_t i;
+
+	for (i = 0; i < h->nconns; i++)
+		if (h->conns[i]->sse == s)
+			h->conns[i]->sse = NULL;
+}
+
 size_t
 http_connections(const struct http *h)
 {
@@ -160,12 +170,10 @@ sweep_cb(evutil_socket_t fd, short what, void *arg)
 		struct conn *c = h->conns[i];
 
 		if (bev_released(c->bev, &evcon)) {
-			struct sse_client *s;
-
-			for (s = h->sse; c->sse && s && s != c->sse; s = sse_next(s))
-				;
-			if (c->sse && s == c->sse)
-				sse_drop_conn(h, s); /* its close was never reported */
+			/* A stream still set here is one whose close was never
+			 * reported: any other end clears c->sse. */
+			if (c->sse)
+				sse_drop_conn(h, c->sse);
 			bufferevent_decref(c->bev);
 			free(c);
 			h->conns[i] = h->conns[--h->nconns];
@@ -422,9 +430,6 @@ http_reply(struct call *c, int code, json_t *body)
 		evhttp_add_header(hd, "Cache-Control", "no-store");
 		evhttp_add_header(hd, "X-Content-Type-Options", "nosniff");
 		evhttp_add_header(hd, "Connection", "close");
-		if (code == 405)
-			evhttp_add_header(hd, "Allow",
-					  c->method == EVHTTP_REQ_POST ? "GET" : "POST");
 		if (code == 401)
 			evhttp_add_header(hd, "WWW-Authenticate",
 					  "Bearer realm=\"carewatch\"");
@@ -598,6 +603,26 @@ call_peer(struct call *c, struct evhttp_request *req)
 	}
 }
 
+/* Whether the request has Content-Length headers that disagree: libevent
+ * reads the body by the first one, and RFC 9112 (6.3) wants such a
+ * request refused, not guessed at. */
+static bool
+length_conflict(struct evhttp_request *req)
+{
+	struct evkeyvalq *hd = evhttp_request_get_input_headers(req);
+	const char *first = NULL;
+	struct evkeyval *kv;
+
+	for (kv = hd->tqh_first; kv != NULL; kv = kv->next.tqe_next) {
+		if (strcasecmp(kv->key, "Content-Length") != 0)
+			continue;
+		if (first && strcmp(first, kv->value) != 0)
+			return true;
+		first = kv->value;
+	}
+	return false;
+}
+
 /* Reads the body into c (NUL-terminated). */
 static void
 call_body(struct call *c, struct evhttp_request *req)
@@ -640,6 +665,10 @@ request_cb(struct evhttp_request *req, void *arg)
 	}
 	if (headers_size(req) > HTTP_HEADERS_MAX) {
 		http_error(c, 431, "request headers over %d bytes", HTTP_HEADERS_MAX);
+		return;
+	}
+	if (length_conflict(req)) {
+		http_error(c, 400, "conflicting Content-Length headers");
 		return;
 	}
 	if (c->body_len > HTTP_BODY_MAX) {

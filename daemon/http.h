@@ -107,6 +107,9 @@ bool http_in_scope(const struct call *c, const char *area_code);
 /* Marks the call's connection as one that is being answered (an event
  * stream, a call waiting): it is no longer timed as a slow request. */
 void http_conn_answering(struct http *h, struct evhttp_request *req, void *sse);
+/* Forgets the event stream s on its connection: s is unlinked and about to
+ * be freed, and its address may be given to the next stream. */
+void http_conn_sse_gone(struct http *h, const struct sse_client *s);
 size_t http_connections(const struct http *h);
 
 /* Runs a read on the reader connection as one read-only transaction whose
@@ -122,7 +125,6 @@ json_t *api_time(double t); /* RFC 3339 in the local zone, or null for 0 */
 void sse_open(struct call *c);
 void sse_keepalive(struct http *h);
 void sse_drop_conn(struct http *h, struct sse_client *s); /* its connection is gone */
-struct sse_client *sse_next(const struct sse_client *s);
 void sse_free_all(struct http *h);
 
 /* The engine's hooks: history rows a batch committed (RETURNING of the

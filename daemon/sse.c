@@ -7,9 +7,12 @@
  * are the same rows in the same form. While that read runs, live events
  * for the client are held, then sent after the read's rows, skipping any
  * the read already carried. A client that does not keep up (more than
- * SSE_BUF_MAX bytes unsent) is closed: it reconnects and catches up. */
+ * SSE_BUF_MAX bytes unsent) is closed: it reconnects and catches up. The
+ * rows of a replay are queued at once, so they may stand above that
+ * limit until the client has read its way back under it. */
 #include "config.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +45,7 @@ struct sse_client {
 	struct evhttp_connection *evcon;
 	char prefix[AREA_LEN + 1];
 	int64_t last; /* the last seq sent */
+	size_t burst; /* unsent bytes of a replay, tolerated above SSE_BUF_MAX */
 	bool catching_up;
 	bool reading; /* a replay read is under way: it frees a dead client */
 	bool dead;
@@ -63,6 +67,7 @@ sse_unlink(struct http *h, struct sse_client *s)
 	s->prev = s->next = NULL;
 	s->h = NULL;
 	h->nsse--;
+	http_conn_sse_gone(h, s);
 }
 
 static void
@@ -115,12 +120,6 @@ sse_closed_cb(struct evhttp_connection *evcon, void *arg)
 	sse_free(s);
 }
 
-struct sse_client *
-sse_next(const struct sse_client *s)
-{
-	return s->next;
-}
-
 void
 sse_drop_conn(struct http *h, struct sse_client *s)
 {
@@ -129,22 +128,29 @@ sse_drop_conn(struct http *h, struct sse_client *s)
 	sse_free(s);
 }
 
+/* Queues text for the client; closes it (and returns false) when it has
+ * more than SSE_BUF_MAX bytes unsent, not counting a replay's burst. */
 static bool
-sse_write(struct sse_client *s, const char *text, size_t len)
+sse_write(struct sse_client *s, const char *text, size_t len, bool replayed)
 {
+	struct evbuffer *out =
+	    bufferevent_get_output(evhttp_connection_get_bufferevent(s->evcon));
 	struct evbuffer *b = evbuffer_new();
-	struct bufferevent *bev;
+	size_t before = evbuffer_get_length(out), unsent;
 
 	if (b == NULL)
 		return false;
 	evbuffer_add(b, text, len);
 	evhttp_send_reply_chunk(s->req, b);
 	evbuffer_free(b);
-	bev = evhttp_connection_get_bufferevent(s->evcon);
-	if (evbuffer_get_length(bufferevent_get_output(bev)) > SSE_BUF_MAX) {
+	unsent = evbuffer_get_length(out);
+	if (replayed && unsent > before)
+		s->burst += unsent - before; /* the row with its chunk framing */
+	if (unsent <= SSE_BUF_MAX) {
+		s->burst = 0; /* read back under the limit */
+	} else if (unsent > SSE_BUF_MAX + s->burst) {
 		s->h->e->m.sse_dropped++;
-		log_warn("event=sse_slow_client closed=1 unsent_bytes=%zu",
-			 evbuffer_get_length(bufferevent_get_output(bev)));
+		log_warn("event=sse_slow_client closed=1 unsent_bytes=%zu", unsent);
 		sse_close(s->h, s, false);
 		return false;
 	}
@@ -154,7 +160,7 @@ sse_write(struct sse_client *s, const char *text, size_t len)
 static bool
 sse_text(struct sse_client *s, const char *text)
 {
-	return sse_write(s, text, strlen(text));
+	return sse_write(s, text, strlen(text), false);
 }
 
 /* Row i of a result with SQL_HISTORY_COLUMNS as one SSE event. */
@@ -216,7 +222,7 @@ http_history_committed(struct http *h, PGresult *r)
 				VEC_PUSH(s->held, x);
 			} else if (seq > s->last) {
 				s->last = seq;
-				sse_write(s, text, strlen(text));
+				sse_write(s, text, strlen(text), false);
 			}
 		}
 		free(text);
@@ -254,7 +260,7 @@ replay_done_cb(void *arg, bool ok, bool lost, PGresult **res, int n, const char 
 				continue;
 			if (seq > s->last) {
 				s->last = seq;
-				if (!sse_write(s, text, strlen(text))) {
+				if (!sse_write(s, text, strlen(text), true)) {
 					free(text);
 					return;
 				}
@@ -268,7 +274,7 @@ replay_done_cb(void *arg, bool ok, bool lost, PGresult **res, int n, const char 
 
 		if (x->seq > s->last) {
 			s->last = x->seq;
-			if (!sse_write(s, x->text, strlen(x->text)))
+			if (!sse_write(s, x->text, strlen(x->text), true))
 				return; /* s is freed, with what it held */
 		}
 	}
@@ -296,8 +302,9 @@ sse_open(struct call *c)
 	last =
 	    evhttp_find_header(evhttp_request_get_input_headers(c->req), "Last-Event-ID");
 	if (last && *last) {
+		errno = 0;
 		n = strtoll(last, &end, 10);
-		if (*end || n < 0) {
+		if (*end || n < 0 || errno == ERANGE) {
 			http_error(c, 400, "bad Last-Event-ID");
 			return;
 		}

@@ -16,6 +16,8 @@ packages=(
 	# the operator console's browser test (tests/console.sh); the font so
 	# that its screenshots show Chinese
 	chromium chromium-driver python3-selenium fonts-wqy-zenhei
+	# the hostile-client and Prometheus checks (tests/http.sh)
+	python3
 )
 
 # Prints the packages that are not installed, one per line.
