@@ -270,18 +270,25 @@ static const char SQL_ONE[] =
     "FROM incidents i LEFT JOIN elders e ON e.id = i.elder_id "
     "LEFT JOIN areas a ON a.code = i.area_code WHERE i.id = $1::bigint";
 
+/* Answers the one JSON text a read built, as it is or under key. */
 static void
-list_done(struct call *c, PGresult *r, const char *err)
+json_read_reply(struct call *c, PGresult *r, const char *key)
 {
 	json_t *j;
 
-	(void)err;
 	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1 ||
 	    (j = json_loads(PQgetvalue(r, 0, 0), 0, NULL)) == NULL) {
 		http_error(c, 503, "database read failed: %s", PQresultErrorMessage(r));
 		return;
 	}
-	http_reply(c, 200, j);
+	http_reply(c, 200, key ? json_pack("{s:o}", key, j) : j);
+}
+
+static void
+list_done(struct call *c, PGresult *r, const char *err)
+{
+	(void)err;
+	json_read_reply(c, r, NULL);
 }
 
 static void
@@ -563,15 +570,8 @@ static const char SQL_AUDIT[] =
 static void
 audit_done(struct call *c, PGresult *r, const char *err)
 {
-	json_t *j;
-
 	(void)err;
-	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1 ||
-	    (j = json_loads(PQgetvalue(r, 0, 0), 0, NULL)) == NULL) {
-		http_error(c, 503, "database read failed: %s", PQresultErrorMessage(r));
-		return;
-	}
-	http_reply(c, 200, json_pack("{s:o}", "audit", j));
+	json_read_reply(c, r, "audit");
 }
 
 static void

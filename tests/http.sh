@@ -20,6 +20,8 @@ HOSTILE=$top_srcdir/tests/http_hostile.py
 . "$top_srcdir/tests/lib/servers.sh"
 # shellcheck source=lib/check.sh
 . "$top_srcdir/tests/lib/check.sh"
+# shellcheck source=lib/county.sh
+. "$top_srcdir/tests/lib/county.sh"
 
 WORK=$(mktemp -d /tmp/cw-http.XXXXXX)
 chmod 755 "$WORK"
@@ -72,12 +74,8 @@ http_status() { # path [token]
 
 http_is() { [[ $(http_status "$1" "${3:-}") == "$2" ]]; }
 
-# The county of tests/scenarios.sh, from the one definition there.
+# The county of tests/scenarios.sh (tests/lib/county.sh).
 load_fixture() {
-	local def
-	def=$(sed -n '/^make_fixture() {$/,/^}$/p' "$top_srcdir/tests/scenarios.sh")
-	[[ -n $def ]] || die "make_fixture not found in tests/scenarios.sh" || return 1
-	eval "$def"
 	make_fixture
 }
 
