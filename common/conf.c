@@ -45,6 +45,8 @@ static const struct conf_key conf_keys[] = {
     K("dispatch", "position_max_age_s", CT_DBL, position_max_age_s, "1800", true, 0,
       864000),
     K("dispatch", "retry_s", CT_DBL, retry_s, "30", true, 0.05, 3600),
+    K("dispatch", "storm_devices", CT_INT, storm_devices, "10", true, 0, 1000000),
+    K("dispatch", "storm_window_s", CT_DBL, storm_window_s, "60", true, 0.05, 86400),
     K("dispatch", "timezone", CT_STR, timezone, "Asia/Shanghai", false, 0, 0),
     K("dispatch", "volunteer_max_km", CT_DBL, volunteer_max_km, "5", true, 0, 1000),
     K("http", "listen", CT_STR, http_listen, "127.0.0.1:8080", false, 0, 0),

@@ -100,6 +100,12 @@ struct engine {
 	double progress_at;    /* last commit, or last moment with nothing to do */
 	bool stalled;	       /* reported as stalled: the watchdog is withheld */
 	struct http *http;     /* the operators' API; NULL when [http] listen = off */
+	/* device supervision (silence.c) */
+	struct supervisor *sv;
+	struct event *sv_ev;
+	double sv_up_since;  /* the broker session is up since; 0 = down */
+	bool sv_broker_lost; /* it went down since supervision started */
+	bool sv_checked;     /* restored storms checked after the first sweep */
 	double started_at;
 	/* counters */
 	unsigned long n_events, n_dead, n_batches, n_replies;
@@ -135,6 +141,16 @@ void timers_arm(struct engine *e, struct incident *inc);
 void timers_free(struct engine *e, struct incident *inc);
 bool engine_healthy(const struct engine *e);
 const char *engine_stall_reason(struct engine *e, double now);
+
+/* silence.c: device supervision. supervise_heard: any message from d (an
+ * event, a status, a zigbee2mqtt state) counts as hearing it. */
+extern const char *const SQL_LOAD_SEEN;
+void supervise_heard(struct engine *e, struct device *d, double now);
+void supervise_status(struct engine *e, struct device *d, bool online, double now);
+void silence_new(struct engine *e);
+void silence_free(struct engine *e);
+void silence_load(struct engine *e, PGresult *seen);
+void silence_sync(struct engine *e);
 
 /* restore.c */
 void restore_lock(struct engine *e);

@@ -106,6 +106,7 @@ engine_new(struct event_base *base, const struct conf *c)
 	e->started_at = now_mono();
 	metrics_init(&e->m);
 	timers_engine = e;
+	silence_new(e);
 	return e;
 }
 
@@ -224,6 +225,7 @@ engine_free(struct engine *e)
 	if (e->stop_ev)
 		event_free(e->stop_ev);
 	writer_free(e);
+	silence_free(e);
 	world_free(&e->w);
 	free(e);
 }

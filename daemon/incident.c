@@ -1125,3 +1125,88 @@ incident_restore(struct world *w, struct incident *inc)
 		inc->retry_at = inc->opened_at;
 	inc->timer_at = incident_deadline(inc);
 }
+
+/* --- supervision (supervise.c decides, this records) ----------------------- */
+
+/* Tells the ticket's station of the ticket (opened, or a device added). */
+static void
+publish_area_ticket(struct world *w, struct incident *inc, const struct device *d)
+{
+	struct effect *fx = effect_add(w, FX_TICKET, inc, inc->station_id);
+
+	str_copy(fx->device, d ? d->id : "", sizeof(fx->device));
+	fx->event_type = EV_OFFLINE;
+	fx->alarm_count = inc->alarm_count;
+}
+
+struct incident *
+incident_area_open(struct world *w, const char *area_code, const struct device *first,
+		   const char *event_id, double now)
+{
+	struct incident *inc = incident_new();
+	const struct responder *st =
+	    first->elder ? ticket_station(w, first->elder) : NULL;
+
+	inc->id = w->next_incident_id++;
+	snprintf(inc->key, sizeof(inc->key), "%" PRId64, inc->id);
+	inc->kind = INC_TICKET;
+	inc->state = INC_OPEN;
+	str_copy(inc->area_code, area_code, sizeof(inc->area_code));
+	inc->type = EV_OFFLINE;
+	inc->priority = 3;
+	str_copy(inc->alarm_device, first->id, sizeof(inc->alarm_device));
+	str_copy(inc->alarm_event, event_id, sizeof(inc->alarm_event));
+	inc->opened_at = now;
+	inc->alarm_count = 0; /* counts the devices listed */
+	if (st != NULL)
+		str_copy(inc->station_id, st->id, sizeof(inc->station_id));
+	hmap_put(&w->incidents, inc->key, inc);
+	w->n_open++;
+	history(w, inc, now, "opened", NULL, "type=device_offline storm=1 area=%s",
+		area_code);
+	log_warn("event=storm_opened incident=%" PRId64 " area=%s station=%s", inc->id,
+		 area_code, inc->station_id);
+	return inc;
+}
+
+void
+incident_area_join(struct world *w, struct incident *inc, const struct device *d,
+		   double since, bool announce, double now)
+{
+	inc->alarm_count++;
+	history(w, inc, now, "alarm", d->id,
+		"type=device_offline storm=1 silent_since=%.3f", since);
+	if (announce && inc->station_id[0])
+		publish_area_ticket(w, inc, d);
+}
+
+void
+incident_area_back(struct world *w, struct incident *inc, const struct device *d,
+		   double now)
+{
+	history(w, inc, now, "device_back", d->id, NULL);
+}
+
+void
+incident_area_clear(struct world *w, struct incident *inc, int silent, int listed,
+		    double now)
+{
+	history(w, inc, now, "storm_over", NULL, "listed=%d still_silent=%d", listed,
+		silent);
+	incident_resolve(w, inc, "device_back", "supervision", NULL, now);
+}
+
+void
+incident_device_back(struct world *w, const struct device *d, double since, double now)
+{
+	struct incident *inc;
+
+	if (d->elder == NULL || (inc = d->elder->open_ticket) == NULL)
+		return; /* closed by its station meanwhile */
+	history(w, inc, now, "device_back", d->id, "silent_s=%.0f", now - since);
+	/* A ticket about this one silence clears itself; one that carries
+	 * more is the station's to close. */
+	if (inc->type == EV_OFFLINE && inc->alarm_count == 1 &&
+	    strcmp(inc->alarm_device, d->id) == 0)
+		incident_resolve(w, inc, "device_back", "supervision", NULL, now);
+}

@@ -100,3 +100,25 @@ const char *answer_name(enum offer_answer a);
 int answer_parse(const char *s);
 
 #endif
+
+/* Supervision (supervise.c decides; these record it). */
+
+/* Opens the priority-3 area incident of a power-cut storm in area_code for
+ * the station that holds first's elder's tickets; devices are listed by
+ * incident_area_join (alarm_count counts them). */
+struct incident *incident_area_open(struct world *w, const char *area_code,
+				    const struct device *first, const char *event_id,
+				    double now);
+/* Lists d (silent since since) in the storm; announce tells the station. */
+void incident_area_join(struct world *w, struct incident *inc, const struct device *d,
+			double since, bool announce, double now);
+void incident_area_back(struct world *w, struct incident *inc, const struct device *d,
+			double now);
+/* Closes the storm with outcome device_back. */
+void incident_area_clear(struct world *w, struct incident *inc, int silent, int listed,
+			 double now);
+/* d, found silent since since and ticketed, was heard again: recorded on the
+ * elder's ticket, which closes itself (outcome device_back) when it carries
+ * only that silence. */
+void incident_device_back(struct world *w, const struct device *d, double since,
+			  double now);

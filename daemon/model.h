@@ -69,7 +69,8 @@ struct device {
 	char kind[16];
 	char elder_id[REF_ID_MAX + 1];
 	struct elder *elder;
-	int heartbeat_s; /* 0 = not supervised */
+	int heartbeat_s;  /* 0 = not supervised */
+	uint32_t sv_slot; /* supervise.c: its slot + 1; 0 = not watched */
 };
 
 enum responder_kind { RESP_STATION, RESP_VOLUNTEER };

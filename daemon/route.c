@@ -87,6 +87,7 @@ route_event(struct engine *e, const char *topic, const char *dev_id, const void 
 	pe.dev = d;
 	pe.key = xstrdup(key);
 	pe.process = prio > 0 || pe.ev.clear;
+	supervise_heard(e, d, now);
 	batch_add(e->next, Q_EVENTS, store_event_row(d->id, &pe.ev, now, !pe.process));
 	VEC_PUSH(e->next->evs, pe);
 	/* the value is the event's index + 1 (0 would read as absent) */
@@ -109,9 +110,10 @@ route_status(struct engine *e, const char *topic, const char *dev_id, const void
 {
 	const char *why;
 	char key[ID_MAX + 2];
+	struct device *d;
 	bool online;
 
-	if (hmap_get(&e->w.devices, dev_id) == NULL) {
+	if ((d = hmap_get(&e->w.devices, dev_id)) == NULL) {
 		dead_letter(e, topic, "unknown device", payload, (size_t)len, now);
 		return;
 	}
@@ -122,6 +124,7 @@ route_status(struct engine *e, const char *topic, const char *dev_id, const void
 	/* one row per device and batch: the last status received wins */
 	snprintf(key, sizeof(key), "s%s", dev_id);
 	batch_keyed(e->next, Q_STATUS, key, store_status_row(dev_id, online, now));
+	supervise_status(e, d, online, now);
 }
 
 static void

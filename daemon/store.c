@@ -588,8 +588,11 @@ store_unhandled_event(PGresult *r, int i, char *device_id, size_t idlen,
 	ev->clear = strcmp(PQgetvalue(r, i, 3), "clear") == 0;
 	ev->ts = atof(PQgetvalue(r, i, 4));
 	ev->received = atof(PQgetvalue(r, i, 5));
-	if ((t = ev_type_parse(PQgetvalue(r, i, 2))) < 0)
+	if ((t = ev_type_parse(PQgetvalue(r, i, 2))) < 0 &&
+	    strcmp(PQgetvalue(r, i, 2), ev_type_name(EV_OFFLINE)) != 0)
 		return -1;
+	if (t < 0) /* raised by supervision (silence.c) */
+		t = EV_OFFLINE;
 	ev->type = (enum ev_type)t;
 	return 0;
 }
