@@ -146,6 +146,10 @@ const char *engine_stall_reason(struct engine *e, double now);
  * event, a status, a zigbee2mqtt state) counts as hearing it. */
 extern const char *const SQL_LOAD_SEEN;
 void supervise_heard(struct engine *e, struct device *d, double now);
+/* After the core ran on a device_offline event: its device was heard again
+ * meanwhile, so the ticket just opened is closed. */
+void supervise_after_event(struct engine *e, struct device *d, const struct devevent *ev,
+			   double now);
 void supervise_status(struct engine *e, struct device *d, bool online, double now);
 void silence_new(struct engine *e);
 void silence_free(struct engine *e);

@@ -154,6 +154,22 @@ supervise_heard(struct engine *e, struct device *d, double now)
 }
 
 void
+supervise_after_event(struct engine *e, struct device *d, const struct devevent *ev,
+		      double now)
+{
+	long long ms = 0;
+
+	if (ev->type != EV_OFFLINE || e->sv == NULL || d->sv_slot == 0 ||
+	    sv_silent(e->sv, d))
+		return;
+	/* heard again while its ticket was being stored: close it now */
+	log_info("event=device_back device=%s when=ticket_opened", d->id);
+	if (sscanf(ev->id, "offline-%lld", &ms) != 1)
+		ms = llround(now * 1000);
+	incident_device_back(&e->w, d, (double)ms / 1000.0, now);
+}
+
+void
 supervise_status(struct engine *e, struct device *d, bool online, double now)
 {
 	if (e->sv == NULL || d->sv_slot == 0)

@@ -379,6 +379,15 @@ sv_heard(struct supervisor *sv, struct device *d, bool alive, double now)
 	return 0;
 }
 
+bool
+sv_silent(const struct supervisor *sv, const struct device *d)
+{
+	const struct sv_slot *s = slot_of(sv, d);
+
+	return s != NULL &&
+	       (s->state == ST_HELD || s->state == ST_RAISED || s->state == ST_STORM);
+}
+
 double
 sv_since(const struct supervisor *sv, const struct device *d)
 {

@@ -65,6 +65,9 @@ void sv_watch(struct supervisor *sv, struct device *d, double last_seen, bool on
  * Returns SV_STORE bits; may add verdicts. */
 int sv_heard(struct supervisor *sv, struct device *d, bool alive, double now);
 
+/* Whether d is known to be silent now (found so, and not heard since). */
+bool sv_silent(const struct supervisor *sv, const struct device *d);
+
 /* The silence start as supervision knows it (what SV_STORE should write). */
 double sv_since(const struct supervisor *sv, const struct device *d);
 

@@ -227,6 +227,7 @@ process_committed(struct engine *e, struct batch *b, PGresult *ins)
 		}
 		recent_add(e, pe->key);
 		inc = incident_on_event(&e->w, pe->dev, &pe->ev, now);
+		supervise_after_event(e, pe->dev, &pe->ev, now);
 		memset(&h, 0, sizeof(h));
 		str_copy(h.device_id, pe->dev->id, sizeof(h.device_id));
 		str_copy(h.event_id, pe->ev.id, sizeof(h.event_id));
