@@ -113,8 +113,12 @@ apply_verdicts(struct engine *e, double now)
 			status_row(e, v[i].dev, false, v[i].since);
 			if ((inc = world_incident(&e->w, sid)) == NULL)
 				break;
-			if (v[i].quiet) /* listed before the restart */
+			if (v[i].quiet) { /* listed before the restart */
+				log_info("event=storm_rejoined incident=%" PRId64
+					 " device=%s",
+					 sid, v[i].dev->id);
 				break;
+			}
 			/* the station hears once of the devices of one sweep */
 			incident_area_join(&e->w, inc, v[i].dev, v[i].since,
 					   i + 1 == n || v[i + 1].kind != SV_STORM_JOIN,

@@ -956,6 +956,116 @@ s_http_visits() {
 	expect_eq 2 "$(sql "SELECT count(*) FROM visits")" "only the valid visits stored" || return 1
 }
 
+# --- device supervision (SPEC §4) --------------------------------------------
+
+# Adds supervised devices by SQL (the fixture county stays as it is) and
+# restarts the daemon with extra [dispatch] lines: devices ID:ELDER:HB...
+supervise_setup() { # "dispatch lines" device:elder:heartbeat...
+	local extra=$1 d vals=""
+	shift
+	for d in "$@"; do
+		IFS=: read -r id el hb <<<"$d"
+		vals+="('$id','smoke','$el',$hb),"
+	done
+	sql "INSERT INTO devices (id, kind, elder_id, heartbeat_s) VALUES ${vals%,}" >/dev/null || return 1
+	printf '[dispatch]\n%b\n' "$extra" >>"$CONF"
+	daemon_kill TERM
+	daemon_start "$(grep -c 'event=ready' "$SDIR/daemon.log")"
+}
+
+log_count_ge() { # regex n
+	[[ $(grep -E -c "$1" "$SDIR/daemon.log") -ge $2 ]]
+}
+
+offline_tickets() {
+	sql "SELECT count(*) FROM incidents WHERE type = 'device_offline' ${1:-}"
+}
+
+# A silent device gets one ticket; heard again, it clears itself.
+s_supervise_ticket() {
+	scenario_begin supervise || return 1
+	supervise_setup 'storm_window_s = 1' DS1:E2:1 || return 1
+	wait_msg 15 dispatch/S_HOME '"event_type":"device_offline"' || return 1
+	wait_sql 5 "SELECT kind || ':' || priority || ':' || station_id || ':' || alarm_device FROM incidents WHERE type = 'device_offline'" ticket:3:S_HOME:DS1 || return 1
+	expect_eq 0 "$(count_msgs 'dispatch/V' .)" "messages to volunteers" || return 1
+	# still silent for three more heartbeats: still one ticket, one event
+	sleep 3
+	expect_eq 1 "$(offline_tickets)" "offline tickets" || return 1
+	expect_eq 1 "$(sql "SELECT count(*) FROM events WHERE device_id = 'DS1' AND type = 'device_offline'")" "offline events" || return 1
+	# heard again: the ticket clears itself with its outcome
+	pub dev/DS1/event '{"id":"hb-1","type":"heartbeat"}'
+	wait_sql 5 "SELECT state || ':' || outcome || ':' || resolved_by FROM incidents WHERE type = 'device_offline'" resolved:device_back:supervision || return 1
+	expect_eq 1 "$(sql "SELECT count(*) FROM incident_history WHERE what = 'device_back' AND actor = 'DS1'")" "device_back in the history" || return 1
+	wait_sql 5 "SELECT online FROM devices WHERE id = 'DS1'" t || return 1
+	# a new silence is a new ticket
+	wait_sql 10 "SELECT count(*) FROM incidents WHERE type = 'device_offline' AND state = 'open'" 1 || return 1
+}
+
+# A retained offline starts the silence; a deadline that passed while the
+# daemon was down fires once, and not again on the next restart.
+s_supervise_offline_restart() {
+	scenario_begin svrestart || return 1
+	supervise_setup 'storm_window_s = 1' DS2:E2:2 || return 1
+	pub dev/DS2/event '{"id":"hb-1","type":"heartbeat"}'
+	wait_msg 5 dev/DS2/ack '"id":"hb-1"' || return 1
+	mosquitto_pub -h 127.0.0.1 -p "$CW_MQ_PORT" -q 1 -r -t "$P/dev/DS2/status" -m offline
+	wait_sql 5 "SELECT online FROM devices WHERE id = 'DS2'" f || return 1
+	local since q="SELECT (extract(epoch FROM last_seen) * 1000)::bigint FROM devices WHERE id = 'DS2'"
+	since=$(sql "$q")
+	daemon_kill TERM
+	expect_eq 0 "$(offline_tickets)" "tickets before the deadline" || return 1
+	sleep 4 # the deadline (3 s after the offline) passes while the daemon is down
+	daemon_start 2 || return 1
+	# the retained offline arrives again and moves nothing: the ticket
+	# names the silence that started with the first one
+	wait_sql 15 "SELECT alarm_event FROM incidents WHERE type = 'device_offline'" "offline-$since" || return 1
+	expect_eq "$since" "$(sql "$q")" "the silence start" || return 1
+	daemon_kill TERM
+	daemon_start 3 || return 1
+	wait_until 15 "the silence found again" log_count_ge 'event=device_silent device=DS2' 2 || return 1
+	pub dev/D1/event '{"id":"probe","type":"heartbeat"}'
+	wait_msg 5 dev/D1/ack '"id":"probe"' || return 1
+	expect_eq 1 "$(offline_tickets)" "tickets after two restarts" || return 1
+	expect_eq 1 "$(sql "SELECT count(*) FROM events WHERE device_id = 'DS2' AND type = 'device_offline'")" "offline events" || return 1
+	mosquitto_pub -h 127.0.0.1 -p "$CW_MQ_PORT" -q 1 -r -t "$P/dev/DS2/status" -m online
+	wait_sql 5 "SELECT state || ':' || outcome FROM incidents WHERE type = 'device_offline'" resolved:device_back || return 1
+	mosquitto_pub -h 127.0.0.1 -p "$CW_MQ_PORT" -q 1 -r -n -t "$P/dev/DS2/status"
+}
+
+# Twelve devices of one village go silent at once: one area incident, an
+# SOS during it still offered; a reload and a restart keep it; devices back
+# clear it.
+s_supervise_storm() {
+	scenario_begin storm || return 1
+	local i devs=()
+	for i in $(seq -w 1 12); do devs+=("SX$i:E$((10#$i % 2 + 1)):1"); done
+	supervise_setup 'storm_devices = 10\nstorm_window_s = 3' "${devs[@]}" || return 1
+	local area="SELECT count(*) || ':' || max(alarm_count) || ':' || max(area_code) || ':' || max(station_id) || ':' || max(state) FROM incidents WHERE type = 'device_offline' AND coalesce(elder_id, '') = ''"
+	wait_sql 15 "$area" 1:12:140426100200:S_HOME:open || return 1
+	wait_msg 5 dispatch/S_HOME '"event_type":"device_offline"' || return 1
+	expect_eq 1 "$(count_msgs dispatch/S_HOME '"event_type":"device_offline"')" "messages to the station" || return 1
+	expect_eq 12 "$(sql "SELECT count(*) FROM incident_history h JOIN incidents i ON i.id = h.incident_id WHERE i.type = 'device_offline' AND h.what = 'alarm' AND h.actor LIKE 'SX%'")" "devices listed" || return 1
+	# an SOS from the village during the power cut is offered as usual
+	alarm_offered D1 '{"id":"sos-storm","type":"sos"}' || return 1
+	sleep 4 # past the window: nothing was held back to become a ticket
+	expect_eq 1 "$(offline_tickets)" "offline incidents" || return 1
+	# a reload and a restart leave the storm as it was
+	kill -HUP "$DAEMON_PID"
+	wait_until 5 "the reload" grep -q 'event=reference_reloaded' "$SDIR/daemon.log" || return 1
+	daemon_kill TERM
+	daemon_start 2 || return 1
+	wait_until 15 "the devices rejoining" log_count_ge 'event=storm_rejoined' 12 || return 1
+	wait_sql 5 "$area" 1:12:140426100200:S_HOME:open || return 1
+	expect_eq 1 "$(offline_tickets)" "offline incidents after the restart" || return 1
+	# the power is back: the storm clears itself
+	for i in $(seq -w 1 12); do pub "dev/SX$i/event" '{"id":"back","type":"heartbeat"}'; done
+	wait_sql 10 "SELECT max(state) || ':' || max(outcome) FROM incidents WHERE type = 'device_offline' AND coalesce(elder_id, '') = ''" resolved:device_back || return 1
+	expect_eq 1 "$(sql "SELECT count(*) FROM incident_history WHERE what = 'storm_over'")" "storm_over in the history" || return 1
+	# the last two heard were still silent when it cleared: their own
+	# tickets closed as they were heard
+	wait_sql 10 "SELECT count(*) FROM incidents WHERE type = 'device_offline' AND state <> 'resolved'" 0 || return 1
+}
+
 # --- main ------------------------------------------------------------------
 
 if ! setup; then
@@ -992,6 +1102,9 @@ run "HTTP: roles, areas, ack, dispatch, resolve, audit" s_http_operator_flow
 run "HTTP: events after Last-Event-ID across a kill -9" s_http_events_restart
 run "HTTP: revoke within a second; database and broker away" s_http_revoke_and_outages
 run "HTTP: visits validated, scoped, stored once" s_http_visits
+run "a silent device -> one ticket; heard again -> cleared" s_supervise_ticket
+run "a retained offline starts the silence; passed while down -> fires once" s_supervise_offline_restart
+run "12 devices of a village silent -> one area incident; SOS still offered" s_supervise_storm
 
 echo
 if ((fail > 0)); then
