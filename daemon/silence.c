@@ -110,9 +110,12 @@ apply_verdicts(struct engine *e, double now)
 			sv_storm_set(e->sv, v[i].area, inc->id);
 			break;
 		case SV_STORM_JOIN:
-			status_row(e, v[i].dev, false, v[i].since);
-			if ((inc = world_incident(&e->w, sid)) == NULL)
+			if ((inc = world_incident(&e->w, sid)) == NULL) {
+				/* an operator closed the storm: a ticket of its own */
+				raise_offline(e, v[i].dev, v[i].since, now);
 				break;
+			}
+			status_row(e, v[i].dev, false, v[i].since);
 			if (v[i].quiet) { /* listed before the restart */
 				log_info("event=storm_rejoined incident=%" PRId64
 					 " device=%s",
@@ -127,6 +130,8 @@ apply_verdicts(struct engine *e, double now)
 		case SV_STORM_BACK:
 			if ((inc = world_incident(&e->w, sid)) != NULL)
 				incident_area_back(&e->w, inc, v[i].dev, now);
+			else /* its storm was closed by an operator */
+				incident_device_back(&e->w, v[i].dev, v[i].since, now);
 			break;
 		case SV_STORM_CLEAR:
 			log_info("event=storm_over incident=%" PRId64
