@@ -320,6 +320,23 @@ START_TEST(test_heartbeat_turned_off)
 }
 END_TEST
 
+START_TEST(test_broker_away_restarts_silence)
+{
+	start(0, 60);
+	sv_watch(sv, &devs[0], 0, true, T0);
+	sv_watch(sv, &devs[1], 0, true, T0);
+	sv_heard(sv, &devs[1], false, T0 + 1); /* said offline: stays silent */
+	/* nobody could be heard from T0 + 5 to T0 + 100 */
+	sv_touch_all(sv, T0 + 100);
+	sv_sweep(sv, T0 + 114.9);
+	ck_assert_uint_eq(count(SV_RAISE), 1);
+	ck_assert_ptr_eq(sv_verdicts(sv, &(size_t){0})[0].dev, &devs[1]);
+	sv_verdicts_clear(sv);
+	sv_sweep(sv, T0 + 115);
+	ck_assert_uint_eq(count(SV_RAISE), 1);
+}
+END_TEST
+
 static Suite *
 supervise_suite(void)
 {
@@ -337,6 +354,7 @@ supervise_suite(void)
 	tcase_add_test(tc, test_storm_restored);
 	tcase_add_test(tc, test_storm_restored_all_back_while_down);
 	tcase_add_test(tc, test_heartbeat_turned_off);
+	tcase_add_test(tc, test_broker_away_restarts_silence);
 	suite_add_tcase(s, tc);
 	return s;
 }

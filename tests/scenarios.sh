@@ -961,7 +961,7 @@ s_http_visits() {
 # Adds supervised devices by SQL (the fixture county stays as it is) and
 # restarts the daemon with extra [dispatch] lines: devices ID:ELDER:HB...
 supervise_setup() { # "dispatch lines" device:elder:heartbeat...
-	local extra=$1 d vals=""
+	local extra=$1 d id el hb vals=""
 	shift
 	for d in "$@"; do
 		IFS=: read -r id el hb <<<"$d"
