@@ -35,6 +35,7 @@ struct conf {
 	char timezone[CONF_STR_MAX];
 	char night[CONF_STR_MAX];
 	double retry_s;
+	char skills[CONF_STR_MAX]; /* type:skill:prefer|require, ... */
 	/* [spool] */
 	char spool_dir[CONF_STR_MAX];
 	/* [privacy] */
@@ -43,6 +44,7 @@ struct conf {
 	int batch_max;
 	int payload_max;
 	bool verbose;
+	double flood_rate, flood_burst, flood_window_s; /* per-device token bucket */
 };
 
 /* Fills c with every default. */
