@@ -49,6 +49,9 @@ dead_letter(struct engine *e, const char *topic, const char *reason, const void 
 	batch_pub(e->next, &p);
 	e->n_dead++;
 	metrics_dead(&e->m, reason);
+	/* an OwnTracks user name may be a person's name: not in the log */
+	if (strncmp(topic, "owntracks/", 10) == 0)
+		topic = "owntracks/+/+";
 	log_warn("event=dead_letter reason=\"%s\" topic=\"%s\" bytes=%zu", reason,
 		 log_esc(esc, sizeof(esc), topic, strlen(topic)), len);
 }

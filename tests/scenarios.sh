@@ -1075,6 +1075,7 @@ s_owntracks_bad_and_unknown() {
 	grep -q 'carewatch_owntracks_messages_total{result="ignored"} 6' <<<"$BODY" || die "6 other _types ignored: $(grep owntracks <<<"$BODY")" || return 1
 	grep -q 'carewatch_owntracks_messages_total{result="unknown_user"} 1' <<<"$BODY" || die "1 unknown user counted" || return 1
 	expect_eq "" "$(sql "SELECT live_at FROM volunteers WHERE id='V3'")" "no position from any of it" || return 1
+	if grep -q "$OTU\|nobody-$P" "$SDIR/daemon.log"; then die "an OwnTracks user in the log"; return 1; fi
 	pub dev/D1/event '{"id":"e-bad-after","type":"sos"}'
 	wait_msg 5 dispatch/V1 '"offer":1' || return 1
 }
