@@ -997,11 +997,16 @@ s_owntracks_live_position() {
 	wait_msg 5 dispatch/V3 '"offer":1' || return 1
 	grep -E "^$P/dispatch/V3 " "$MSGS" | grep -q '"distance_m":10[0-9][,}]' || die "distance_m from the live position (~100 m)" || return 1
 	expect_eq 0 "$(count_msgs dispatch/V1 '"offer"')" "offers to V1, nearest by home" || return 1
-	# the phone moves away (4 km): the next alarm ranks V3 from there
+	# V3 declines (V1 is next) and its phone moves 4 km away: E2's alarm
+	# ranks it from there, so V2 (600 m) is nearer than V3 (home 900 m,
+	# live 4 km) and V1 holds an offer
+	reply V3 "$(offer_incident V3)" decline
+	wait_msg 5 dispatch/V1 '"offer":2' || return 1
 	ot_location "$OTU" 36.536 113.40 "$((now + 1))"
 	wait_sql 5 "SELECT round(live_lat::numeric, 3) FROM volunteers WHERE id='V3'" 36.536 || return 1
 	pub dev/D4/event '{"id":"e-ot2","type":"sos"}'
-	wait_msg 5 dispatch/V1 '"offer":1' || return 1
+	wait_msg 5 dispatch/V2 '"offer":1' || return 1
+	expect_eq 1 "$(count_msgs dispatch/V3 '"offer"')" "offers to V3 (only the first)" || return 1
 	if grep -E -q '36\.5009|36\.536|113\.40' "$SDIR/daemon.log"; then die "a position in the log"; return 1; fi
 	if grep -q "$OTU" "$SDIR/daemon.log"; then die "the OwnTracks user in the log"; return 1; fi
 }
