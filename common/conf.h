@@ -37,6 +37,7 @@ struct conf {
 	double retry_s;
 	int storm_devices;     /* supervision: a village's power-cut storm */
 	double storm_window_s; /* how long a silent device waits for a storm */
+	char skills[CONF_STR_MAX]; /* type:skill:prefer|require, ... */
 	/* [spool] */
 	char spool_dir[CONF_STR_MAX];
 	/* [privacy] */
@@ -45,6 +46,7 @@ struct conf {
 	int batch_max;
 	int payload_max;
 	bool verbose;
+	double flood_rate, flood_burst, flood_window_s; /* per-device token bucket */
 };
 
 /* Fills c with every default. */

@@ -36,6 +36,8 @@ enum q_kind {
 	Q_HANDLED,
 	Q_VISITS,
 	Q_AUDIT,
+	Q_POSITIONS,
+	Q_RATE_LIMITED,
 	Q__COUNT
 };
 
@@ -126,6 +128,16 @@ int batch_queries(struct batch *b, const char **sql, const char **param, int max
 /* route.c */
 void route_message_cb(void *arg, const char *topic, const void *payload, int len);
 void route_update_hold(struct engine *e);
+void dead_letter(struct engine *e, const char *topic, const char *reason,
+		 const void *payload, size_t len, double now);
+
+/* position.c */
+void route_owntracks(struct engine *e, const char *topic, const void *payload, int len,
+		     double now);
+
+/* limit.c */
+bool route_limited(struct engine *e, const char *topic, struct device *d, int type,
+		   const void *payload, int len, double now);
 
 /* writer.c */
 void engine_kick(struct engine *e);

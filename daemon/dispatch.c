@@ -1,7 +1,14 @@
-/* dispatch.c - grid index for nearest-responder queries */
+/* dispatch.c - grid index for nearest-responder queries
+ *
+ * Each responder has up to two entries in the grid: its home, and its live
+ * position (OwnTracks) once it has one. Exactly one of them counts at a
+ * time, decided at query time by the age of the fix, so a fix going stale
+ * needs no timer and no move. A new fix moves the live entry between two
+ * cells' arrays (swap-remove, append): O(1), never a rebuild. */
 #include "config.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,15 +16,29 @@
 #include "geo.h"
 #include "util.h"
 
-#define CELL_DEG_LAT 0.01 /* about 1.1 km */
+#define CELL_DEG_LAT 0.01    /* about 1.1 km */
+#define CELLS_MAX    1000000 /* grid size cap for absurd inputs */
+#define NOWHERE	     UINT32_MAX
+
+struct dentry {
+	struct responder *r;
+	uint32_t cell, slot; /* where it is; cell = NOWHERE when not placed */
+	bool live;
+};
+
+struct dcell {
+	struct dentry **v;
+	uint32_t n, cap;
+};
 
 struct dindex {
 	double lat0, lon0, dlat, dlon; /* origin and cell size in degrees */
 	double cell_m;		       /* smaller side of a cell in metres */
 	int ncx, ncy;
 	size_t n;
-	size_t *start; /* ncx * ncy + 1 offsets into items */
-	struct responder **items;
+	struct dcell *cells;
+	struct dentry *ent; /* 2n: home of responder i at 2i, live at 2i + 1 */
+	double fresh_after;
 };
 
 size_t
@@ -26,17 +47,77 @@ dindex_size(const struct dindex *ix)
 	return ix ? ix->n : 0;
 }
 
+bool
+responder_live(const struct responder *r, double fresh_after)
+{
+	return r->live_at > 0 && r->live_at >= fresh_after;
+}
+
+void
+responder_position(const struct responder *r, double fresh_after, double *lat,
+		   double *lon)
+{
+	bool live = responder_live(r, fresh_after);
+
+	*lat = live ? r->live_lat : r->lat;
+	*lon = live ? r->live_lon : r->lon;
+}
+
+void
+dindex_set_fresh_after(struct dindex *ix, double t)
+{
+	if (ix)
+		ix->fresh_after = t;
+}
+
 static int
 clampi(int v, int lo, int hi)
 {
 	return v < lo ? lo : v > hi ? hi : v;
 }
 
-static void
-dindex_cell(const struct dindex *ix, double lat, double lon, int *cx, int *cy)
+/* Positions outside the grid fall into its edge cells: clamping never
+ * brings two points closer in cells than they are, so the ring bound of
+ * dindex_nearest still holds. */
+static uint32_t
+dindex_cell(const struct dindex *ix, double lat, double lon)
 {
-	*cy = clampi((int)floor((lat - ix->lat0) / ix->dlat), 0, ix->ncy - 1);
-	*cx = clampi((int)floor((lon - ix->lon0) / ix->dlon), 0, ix->ncx - 1);
+	double fy = floor((lat - ix->lat0) / ix->dlat);
+	double fx = floor((lon - ix->lon0) / ix->dlon);
+	int cy, cx;
+
+	/* NaN or far away: clamp in double first, then in int */
+	cy = clampi(isfinite(fy) ? (int)fmax(-1, fmin(fy, ix->ncy)) : 0, 0, ix->ncy - 1);
+	cx = clampi(isfinite(fx) ? (int)fmax(-1, fmin(fx, ix->ncx)) : 0, 0, ix->ncx - 1);
+	return (uint32_t)cy * (uint32_t)ix->ncx + (uint32_t)cx;
+}
+
+static void
+cell_put(struct dindex *ix, struct dentry *e, uint32_t c)
+{
+	struct dcell *cl = &ix->cells[c];
+
+	if (cl->n == cl->cap) {
+		cl->cap = cl->cap ? cl->cap * 2 : 4;
+		cl->v = xrealloc(cl->v, cl->cap * sizeof(*cl->v));
+	}
+	e->cell = c;
+	e->slot = cl->n;
+	cl->v[cl->n++] = e;
+}
+
+static void
+cell_take(struct dindex *ix, struct dentry *e)
+{
+	struct dcell *cl;
+
+	if (e->cell == NOWHERE)
+		return;
+	cl = &ix->cells[e->cell];
+	/* the last entry fills the hole */
+	cl->v[e->slot] = cl->v[--cl->n];
+	cl->v[e->slot]->slot = e->slot;
+	e->cell = NOWHERE;
 }
 
 struct dindex *
@@ -44,8 +125,7 @@ dindex_build(struct responder *const *list, size_t n)
 {
 	struct dindex *ix = xcalloc(1, sizeof(*ix));
 	double minlat = 90, maxlat = -90, minlon = 180, maxlon = -180;
-	size_t i, ncell, *fill;
-	int cx, cy;
+	size_t i, ncell;
 
 	ix->n = n;
 	for (i = 0; i < n; i++) {
@@ -63,7 +143,7 @@ dindex_build(struct responder *const *list, size_t n)
 	ix->ncy = (int)((maxlat - minlat) / ix->dlat) + 1;
 	ix->ncx = (int)((maxlon - minlon) / ix->dlon) + 1;
 	/* A county spans tens of km; cap the grid for absurd inputs. */
-	while ((size_t)ix->ncx * (size_t)ix->ncy > 4000000) {
+	while ((size_t)ix->ncx * (size_t)ix->ncy > CELLS_MAX) {
 		ix->dlat *= 2;
 		ix->dlon *= 2;
 		ix->ncy = (int)((maxlat - minlat) / ix->dlat) + 1;
@@ -76,47 +156,73 @@ dindex_build(struct responder *const *list, size_t n)
 				fabs(maxlat) > fabs(minlat) ? maxlat : minlat,
 				minlon + ix->dlon));
 	ncell = (size_t)ix->ncx * (size_t)ix->ncy;
-	ix->start = xcalloc(ncell + 1, sizeof(size_t));
-	ix->items = xcalloc(n ? n : 1, sizeof(*ix->items));
+	ix->cells = xcalloc(ncell, sizeof(*ix->cells));
+	ix->ent = xcalloc(n ? 2 * n : 1, sizeof(*ix->ent));
 	for (i = 0; i < n; i++) {
-		dindex_cell(ix, list[i]->lat, list[i]->lon, &cx, &cy);
-		ix->start[(size_t)cy * (size_t)ix->ncx + (size_t)cx + 1]++;
-	}
-	for (i = 0; i < ncell; i++)
-		ix->start[i + 1] += ix->start[i];
-	fill = xcalloc(ncell, sizeof(size_t));
-	for (i = 0; i < n; i++) {
-		size_t c;
+		struct dentry *h = &ix->ent[2 * i], *l = &ix->ent[2 * i + 1];
 
-		dindex_cell(ix, list[i]->lat, list[i]->lon, &cx, &cy);
-		c = (size_t)cy * (size_t)ix->ncx + (size_t)cx;
-		ix->items[ix->start[c] + fill[c]++] = list[i];
+		list[i]->ix_slot = i;
+		h->r = l->r = list[i];
+		l->live = true;
+		l->cell = NOWHERE;
+		cell_put(ix, h, dindex_cell(ix, list[i]->lat, list[i]->lon));
+		if (list[i]->live_at > 0)
+			cell_put(ix, l,
+				 dindex_cell(ix, list[i]->live_lat, list[i]->live_lon));
 	}
-	free(fill);
 	return ix;
+}
+
+int
+dindex_move(struct dindex *ix, struct responder *r)
+{
+	struct dentry *l;
+	uint32_t c;
+
+	if (ix == NULL || r->ix_slot >= ix->n || ix->ent[2 * r->ix_slot].r != r)
+		return -1;
+	l = &ix->ent[2 * r->ix_slot + 1];
+	c = dindex_cell(ix, r->live_lat, r->live_lon);
+	if (l->cell == c)
+		return 0;
+	cell_take(ix, l);
+	cell_put(ix, l, c);
+	return 0;
 }
 
 void
 dindex_free(struct dindex *ix)
 {
+	size_t i, ncell;
+
 	if (ix == NULL)
 		return;
-	free(ix->start);
-	free(ix->items);
+	ncell = (size_t)ix->ncx * (size_t)ix->ncy;
+	for (i = 0; i < ncell; i++)
+		free(ix->cells[i].v);
+	free(ix->cells);
+	free(ix->ent);
 	free(ix);
 }
 
-/* Considers every responder of cell (x, y) against the best so far. */
+/* Considers every entry of cell (x, y) that counts now against the best so
+ * far: a live entry while its fix is fresh, else the home entry. */
 static void
 dindex_scan_cell(const struct dindex *ix, int x, int y, double lat, double lon,
 		 dindex_ok_fn ok, void *arg, struct responder **best, double *best_d)
 {
-	size_t c = (size_t)y * (size_t)ix->ncx + (size_t)x, i;
+	const struct dcell *cl = &ix->cells[(size_t)y * (size_t)ix->ncx + (size_t)x];
+	uint32_t i;
 
-	for (i = ix->start[c]; i < ix->start[c + 1]; i++) {
-		struct responder *r = ix->items[i];
-		double d = geo_distance_m(lat, lon, r->lat, r->lon);
+	for (i = 0; i < cl->n; i++) {
+		const struct dentry *e = cl->v[i];
+		struct responder *r = e->r;
+		double d;
 
+		if (e->live != responder_live(r, ix->fresh_after))
+			continue;
+		d = e->live ? geo_distance_m(lat, lon, r->live_lat, r->live_lon)
+			    : geo_distance_m(lat, lon, r->lat, r->lon);
 		if (d < *best_d && ok(r, d, arg)) {
 			*best = r;
 			*best_d = d;
@@ -131,10 +237,13 @@ dindex_nearest(const struct dindex *ix, double lat, double lon, dindex_ok_fn ok,
 	struct responder *best = NULL;
 	double best_d = INFINITY;
 	int cx, cy, k, kmax, x, y;
+	uint32_t c;
 
 	if (ix == NULL || ix->n == 0)
 		return NULL;
-	dindex_cell(ix, lat, lon, &cx, &cy);
+	c = dindex_cell(ix, lat, lon);
+	cy = (int)(c / (uint32_t)ix->ncx);
+	cx = (int)(c % (uint32_t)ix->ncx);
 	kmax = ix->ncx > ix->ncy ? ix->ncx : ix->ncy;
 	for (k = 0; k <= kmax; k++) {
 		/* Everything in ring k is at least (k - 1) cells away. */

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "mqtt.h"
 #include "reader.h"
+#include "skills.h"
 #include "util.h"
 
 #define STOP_WAIT_S 10.0
@@ -62,6 +63,8 @@ retry_cb(evutil_socket_t fd, short what, void *arg)
 static void
 dparams_from_conf(struct dparams *p, const struct conf *c)
 {
+	char err[256];
+
 	p->offer_timeout_s[0] = p->offer_timeout_s[1] = c->offer_timeout_p1_s;
 	p->offer_timeout_s[2] = p->offer_timeout_s[3] = c->offer_timeout_p2_s;
 	p->max_offers = c->max_offers;
@@ -69,9 +72,13 @@ dparams_from_conf(struct dparams *p, const struct conf *c)
 	p->volunteer_max_km = c->volunteer_max_km;
 	p->retry_s = c->retry_s;
 	if (conf_parse_hours(c->night, &p->night_from, &p->night_to) < 0) {
-		p->night_from = 22 * 60;
-		p->night_to = 6 * 60;
+		p->night_from = 23 * 60;
+		p->night_to = 5 * 60;
 	}
+	p->position_max_age_s = c->position_max_age_s;
+	/* checked before it gets here (main.c): a refusal keeps no rule */
+	if (skills_parse(c->skills, p->skill_of, p->skill_required, err, sizeof(err)))
+		log_err("event=bad_config key=dispatch.skills reason=\"%s\"", err);
 }
 
 struct engine *

@@ -62,6 +62,7 @@ world_init(struct world *w)
 	hmap_init(&w->devices);
 	hmap_init(&w->responders);
 	hmap_init(&w->incidents);
+	hmap_init(&w->owntracks);
 	w->next_incident_id = 1000;
 }
 
@@ -97,6 +98,7 @@ world_free(struct world *w)
 	hmap_free(&w->elders);
 	hmap_free(&w->devices);
 	hmap_free(&w->responders);
+	hmap_free(&w->owntracks);
 	dindex_free(w->index);
 	effects_clear(&w->fx);
 	free(w->fx.dirty.v);
@@ -114,8 +116,13 @@ world_index(struct world *w)
 	struct responder *r;
 
 	list = xcalloc(w->responders.len + 1, sizeof(*list));
-	while ((r = hmap_next(&w->responders, &pos)) != NULL)
+	hmap_free(&w->owntracks);
+	hmap_init(&w->owntracks);
+	while ((r = hmap_next(&w->responders, &pos)) != NULL) {
 		list[n++] = r;
+		if (r->kind == RESP_VOLUNTEER && r->owntracks_user[0])
+			hmap_put(&w->owntracks, r->owntracks_user, r);
+	}
 	dindex_free(w->index);
 	w->index = dindex_build(list, n);
 	free(list);
@@ -291,6 +298,7 @@ struct cand_ctx {
 	const struct world *w;
 	unsigned gen;
 	int minute;
+	unsigned skill; /* the skill bit a candidate must have; 0 = any */
 };
 
 /* Whether a responder may be offered an incident now (SPEC §4 candidates). */
@@ -301,6 +309,8 @@ cand_ok(const struct responder *r, double dist_m, void *arg)
 	double max_km;
 
 	if (r->mark == c->gen || r->pending > 0)
+		return false;
+	if (c->skill && !(r->skills & c->skill))
 		return false;
 	if (r->kind == RESP_STATION) {
 		if (!r->active || !conf_in_hours(r->duty_from, r->duty_to, c->minute))
@@ -345,6 +355,7 @@ world_candidates(const struct world *w, double lat, double lon, double now,
 	const struct responder *r;
 	struct candidate c;
 	size_t pos = 0, n = 0, i, far;
+	double rlat, rlon;
 
 	if (max == 0)
 		return 0;
@@ -352,7 +363,8 @@ world_candidates(const struct world *w, double lat, double lon, double now,
 		if (!r->active)
 			continue;
 		c.r = r;
-		c.distance_m = (int)(geo_distance_m(lat, lon, r->lat, r->lon) + 0.5);
+		responder_position(r, now - w->p.position_max_age_s, &rlat, &rlon);
+		c.distance_m = (int)(geo_distance_m(lat, lon, rlat, rlon) + 0.5);
 		c.busy = responder_busy(w, r, now);
 		if (n < max) {
 			out[n++] = c;
@@ -455,6 +467,36 @@ offers_made(const struct incident *inc)
 static void incident_escalate(struct world *w, struct incident *inc, double now,
 			      const char *why);
 
+/* The nearest candidate for inc, those with the skill its type wants first
+ * (SPEC §4): where the skill is only preferred, anyone else after them. */
+static struct responder *
+dispatch_pick(struct world *w, const struct incident *inc, struct cand_ctx *c, double now,
+	      double *dist)
+{
+	struct responder *r;
+
+	dindex_set_fresh_after(w->index, now - w->p.position_max_age_s);
+	c->skill = w->p.skill_of[inc->type];
+	r = dindex_nearest(w->index, inc->elder->lat, inc->elder->lon, cand_ok, c, dist);
+	if (r == NULL && c->skill && !w->p.skill_required[inc->type]) {
+		c->skill = 0;
+		r = dindex_nearest(w->index, inc->elder->lat, inc->elder->lon, cand_ok, c,
+				   dist);
+	}
+	return r;
+}
+
+/* Great-circle metres from the elder's home to where r is ranked from. */
+static double
+responder_distance(const struct world *w, const struct elder *e,
+		   const struct responder *r, double now)
+{
+	double lat, lon;
+
+	responder_position(r, now - w->p.position_max_age_s, &lat, &lon);
+	return geo_distance_m(e->lat, e->lon, lat, lon);
+}
+
 /* Offers the incident to the nearest available responder not yet asked. */
 static void
 dispatch_next(struct world *w, struct incident *inc, double now)
@@ -491,8 +533,7 @@ dispatch_next(struct world *w, struct incident *inc, double now)
 		if (o)
 			o->mark = c.gen;
 	}
-	r = dindex_nearest(w->index, inc->elder->lat, inc->elder->lon, cand_ok, &c,
-			   &dist);
+	r = dispatch_pick(w, inc, &c, now, &dist);
 	if (r == NULL && inc->escalated) {
 		/* Everyone near has been asked once and nobody took it: ask
 		 * again, sparing only those who answered within retry_s. */
@@ -504,8 +545,7 @@ dispatch_next(struct world *w, struct incident *inc, double now)
 			if (o && of->answered_at > now - w->p.retry_s)
 				o->mark = c.gen;
 		}
-		r = dindex_nearest(w->index, inc->elder->lat, inc->elder->lon, cand_ok,
-				   &c, &dist);
+		r = dispatch_pick(w, inc, &c, now, &dist);
 	}
 	if (r == NULL) {
 		inc->retry_at = now + w->p.retry_s;
@@ -546,10 +586,8 @@ incident_escalate(struct world *w, struct incident *inc, double now, const char 
 		    strcmp(inc->offers[inc->pending_offer].responder_id, st->id) == 0)
 			return; /* already asked: let that offer run */
 		offer_close(w, inc, ANS_CANCELLED, now);
-		offer_add(
-		    w, inc, st,
-		    geo_distance_m(inc->elder->lat, inc->elder->lon, st->lat, st->lon),
-		    now, OFFER_ESCALATION);
+		offer_add(w, inc, st, responder_distance(w, inc->elder, st, now), now,
+			  OFFER_ESCALATION);
 	}
 	incident_timer(w, inc);
 }
@@ -1025,8 +1063,7 @@ incident_dispatch_to(struct world *w, int64_t id, const char *responder_id,
 	/* One offer at a time: whoever has it now must not set out as well. */
 	offer_close(w, inc, ANS_CANCELLED, now);
 	history(w, inc, now, "dispatched", operator_id, "responder=%s", r->id);
-	offer_add(w, inc, r,
-		  geo_distance_m(inc->elder->lat, inc->elder->lon, r->lat, r->lon), now,
+	offer_add(w, inc, r, responder_distance(w, inc->elder, r, now), now,
 		  OFFER_MANUAL);
 	incident_timer(w, inc);
 	return NULL;

@@ -15,6 +15,7 @@
 #include "engine.h"
 #include "log.h"
 #include "sdnotify.h"
+#include "skills.h"
 #include "util.h"
 
 #define DEFAULT_CONF "/etc/carewatch/carewatchd.conf"
@@ -56,6 +57,22 @@ sig_term_cb(evutil_socket_t sig, short what, void *arg)
 	engine_stop(d->engine);
 }
 
+/* The checks of values that only the daemon knows how to read (conf.c
+ * checks the rest): -n and a reload refuse them like any bad value. */
+static int
+conf_check_daemon(const struct conf *c, char *err, size_t errlen)
+{
+	unsigned skill_of[EV__COUNT];
+	bool required[EV__COUNT];
+	char why[200];
+
+	if (skills_parse(c->skills, skill_of, required, why, sizeof(why)) != NULL) {
+		snprintf(err, errlen, "[dispatch] skills: %s", why);
+		return -1;
+	}
+	return 0;
+}
+
 static void
 sig_hup_cb(evutil_socket_t sig, short what, void *arg)
 {
@@ -65,7 +82,8 @@ sig_hup_cb(evutil_socket_t sig, short what, void *arg)
 
 	sdnotify_send("RELOADING=1");
 	/* parse into a new struct, validate, then apply */
-	if (conf_load(c, d->conf_path, err, sizeof(err)) < 0)
+	if (conf_load(c, d->conf_path, err, sizeof(err)) < 0 ||
+	    conf_check_daemon(c, err, sizeof(err)) < 0)
 		log_err("event=reload_failed reason=\"%s\"", err);
 	else
 		engine_reload(d->engine, c);
@@ -139,7 +157,8 @@ main(int argc, char **argv)
 	}
 	log_init("carewatchd", verbose);
 	c = xcalloc(1, sizeof(*c));
-	if (conf_load(c, path, err, sizeof(err)) < 0) {
+	if (conf_load(c, path, err, sizeof(err)) < 0 ||
+	    conf_check_daemon(c, err, sizeof(err)) < 0) {
 		fprintf(stderr, "carewatchd: %s\n", err);
 		return 1;
 	}

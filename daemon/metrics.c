@@ -131,6 +131,19 @@ metrics_render(const struct metrics *m, const struct metrics_gauges *g, size_t *
 	family(f, "carewatch_visits_received_total", "counter",
 	       "Visit records received (MQTT and HTTP).");
 	fprintf(f, "carewatch_visits_received_total %lu\n", m->visits);
+	family(f, "carewatch_owntracks_messages_total", "counter",
+	       "OwnTracks messages, by what became of them.");
+	fprintf(f, "carewatch_owntracks_messages_total{result=\"position\"} %lu\n",
+		m->positions);
+	fprintf(f, "carewatch_owntracks_messages_total{result=\"stale\"} %lu\n",
+		m->positions_stale);
+	fprintf(f, "carewatch_owntracks_messages_total{result=\"ignored\"} %lu\n",
+		m->owntracks_ignored);
+	fprintf(f, "carewatch_owntracks_messages_total{result=\"unknown_user\"} %lu\n",
+		m->owntracks_unknown);
+	family(f, "carewatch_events_rate_limited_total", "counter",
+	       "Device events dropped by the per-device token bucket.");
+	fprintf(f, "carewatch_events_rate_limited_total %lu\n", m->rate_limited);
 	family(f, "carewatch_dead_letters_total", "counter",
 	       "Rejected messages, by reason.");
 	for (i = 0; i < METRICS_REASONS && m->dead[i].reason[0]; i++) {

@@ -46,6 +46,9 @@ struct metrics {
 		unsigned long n;
 	} http[METRICS_CODES];
 	unsigned long sse_dropped;
+	/* OwnTracks: fixes used, stale ones, other _types, unknown users */
+	unsigned long positions, positions_stale, owntracks_ignored, owntracks_unknown;
+	unsigned long rate_limited; /* device events dropped by flood control */
 };
 
 void metrics_init(struct metrics *m);

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "flood.h"
 #include "hmap.h"
 
 #define ID_MAX	    64 /* device and event ids */
@@ -69,8 +70,9 @@ struct device {
 	char kind[16];
 	char elder_id[REF_ID_MAX + 1];
 	struct elder *elder;
-	int heartbeat_s;  /* 0 = not supervised */
-	uint32_t sv_slot; /* supervise.c: its slot + 1; 0 = not watched */
+	int heartbeat_s;	/* 0 = not supervised */
+	uint32_t sv_slot;	/* supervise.c: its slot + 1; 0 = not watched */
+	struct flood_dev flood; /* flood control's bucket */
 };
 
 enum responder_kind { RESP_STATION, RESP_VOLUNTEER };
@@ -88,6 +90,12 @@ struct responder {
 	int holding;   /* incidents accepted and not resolved */
 	int pending;   /* offers waiting for this responder's answer */
 	unsigned mark; /* scratch for ranking: offered for the current incident */
+	/* Skills as bits (bit i = validate_skills[i]); volunteers' live position
+	 * (OwnTracks): only the latest fix is kept, live_at = 0 when none. */
+	unsigned skills;
+	char owntracks_user[REF_ID_MAX + 1];
+	double live_lat, live_lon, live_at;
+	size_t ix_slot; /* the dispatch index's handle for this responder */
 };
 
 enum inc_state { INC_OPEN, INC_OFFERED, INC_ACCEPTED, INC_ON_SITE, INC_RESOLVED };
@@ -234,11 +242,17 @@ struct dparams {
 	double volunteer_max_km;
 	double retry_s;
 	int night_from, night_to;
+	double position_max_age_s; /* an older live fix is not used */
+	/* Type-specific skills (SPEC §4): the skill bit wanted for each type,
+	 * 0 = none, and whether it is required or only preferred. */
+	unsigned skill_of[EV__COUNT];
+	bool skill_required[EV__COUNT];
 };
 
 struct world {
 	struct hmap elders, devices, responders, incidents;
 	struct dindex *index;
+	struct hmap owntracks; /* owntracks_user -> volunteer */
 	struct dparams p;
 	int64_t next_incident_id;
 	unsigned mark_gen;

@@ -36,6 +36,7 @@ struct mqtt {
 	char host[CONF_STR_MAX];
 	int port, keepalive;
 	char prefix[CONF_STR_MAX];
+	bool owntracks; /* also subscribe owntracks/+/+ */
 	struct event *rev, *wev, *tick;
 	bool sock_open, connected, hold, stopping;
 	bool started;	  /* mqtt_start() was called */
@@ -186,9 +187,9 @@ static void
 mqtt_on_connect(struct mosquitto *mosq, void *arg, int rc)
 {
 	struct mqtt *m = arg;
-	char t[4][CONF_STR_MAX + 32];
-	char *subs[4];
-	int i;
+	char t[5][CONF_STR_MAX + 32];
+	char *subs[5];
+	int i, n = 4;
 
 	if (rc != 0) {
 		log_warn("event=mqtt_refused reason=\"%s\"",
@@ -201,9 +202,11 @@ mqtt_on_connect(struct mosquitto *mosq, void *arg, int rc)
 	snprintf(t[1], sizeof(t[1]), "%s/dev/+/status", m->prefix);
 	snprintf(t[2], sizeof(t[2]), "%s/resp/+/reply", m->prefix);
 	snprintf(t[3], sizeof(t[3]), "%s/resp/+/visit", m->prefix);
-	for (i = 0; i < 4; i++)
+	if (m->owntracks) /* the phones' fixed topic tree, not under the prefix */
+		snprintf(t[n++], sizeof(t[0]), "owntracks/+/+");
+	for (i = 0; i < n; i++)
 		subs[i] = t[i];
-	rc = mosquitto_subscribe_multiple(mosq, NULL, 4, subs, 1, 0, NULL);
+	rc = mosquitto_subscribe_multiple(mosq, NULL, n, subs, 1, 0, NULL);
 	if (rc != MOSQ_ERR_SUCCESS)
 		log_err("event=mqtt_subscribe_failed reason=\"%s\"",
 			mosquitto_strerror(rc));
@@ -257,6 +260,7 @@ mqtt_new(struct event_base *base, const struct conf *c, const struct mqtt_cbs *c
 	m->arg = arg;
 	str_copy(m->host, c->mqtt_host, sizeof(m->host));
 	str_copy(m->prefix, c->topic_prefix, sizeof(m->prefix));
+	m->owntracks = c->owntracks;
 	m->port = c->mqtt_port;
 	m->keepalive = c->mqtt_keepalive;
 	m->backoff = 1;

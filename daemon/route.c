@@ -32,7 +32,7 @@ route_update_hold(struct engine *e)
 
 /* Rejects a message: stored whole (base64) and announced on the deadletter
  * topic once stored. */
-static void
+void
 dead_letter(struct engine *e, const char *topic, const char *reason, const void *payload,
 	    size_t len, double now)
 {
@@ -49,6 +49,9 @@ dead_letter(struct engine *e, const char *topic, const char *reason, const void 
 	batch_pub(e->next, &p);
 	e->n_dead++;
 	metrics_dead(&e->m, reason);
+	/* an OwnTracks user name may be a person's name: not in the log */
+	if (strncmp(topic, "owntracks/", 10) == 0)
+		topic = "owntracks/+/+";
 	log_warn("event=dead_letter reason=\"%s\" topic=\"%s\" bytes=%zu", reason,
 		 log_esc(esc, sizeof(esc), topic, strlen(topic)), len);
 }
@@ -71,6 +74,10 @@ route_event(struct engine *e, const char *topic, const char *dev_id, const void 
 	memset(&pe, 0, sizeof(pe));
 	if ((why = ingest_parse_event(payload, (size_t)len, &pe.ev)) != NULL) {
 		dead_letter(e, topic, why, payload, (size_t)len, now);
+		return;
+	}
+	if (route_limited(e, topic, d, (int)pe.ev.type, payload, len, now)) {
+		free(pe.ev.data);
 		return;
 	}
 	pe.ev.received = now;
@@ -193,6 +200,10 @@ route_message_cb(void *arg, const char *topic, const void *payload, int len)
 		dead_letter(e, topic, "oversize", payload, (size_t)len, now);
 		return;
 	}
+	if (e->conf.owntracks && strncmp(topic, "owntracks/", 10) == 0) {
+		route_owntracks(e, topic, payload, len, now);
+		goto out;
+	}
 	switch (topic_parse(e->conf.topic_prefix, topic, id)) {
 	case TOPIC_DEV_EVENT:
 		route_event(e, topic, id, payload, len, now);
@@ -210,6 +221,7 @@ route_message_cb(void *arg, const char *topic, const void *payload, int len)
 		dead_letter(e, topic, "unknown topic", payload, (size_t)len, now);
 		break;
 	}
+out:
 	if (e->next->inbound >= (size_t)e->conf.batch_max)
 		route_update_hold(e);
 }

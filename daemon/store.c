@@ -7,6 +7,7 @@
 #include "conf.h"
 #include "incident.h"
 #include "log.h"
+#include "skills.h"
 #include "store.h"
 #include "util.h"
 
@@ -42,6 +43,26 @@ const char *const SQL_UPDATE_STATUS =
     "UPDATE devices SET online = x.o, last_seen = to_timestamp(x.at) "
     "FROM jsonb_to_recordset($1::jsonb) AS x(d text, o boolean, at double precision) "
     "WHERE devices.id = x.d";
+
+/* The latest live position only (no history is kept); an older fix never
+ * overwrites a newer one. */
+const char *const SQL_UPDATE_POSITIONS =
+    "UPDATE volunteers SET live_lat = x.la, live_lon = x.lo, live_at = "
+    "to_timestamp(x.at) "
+    "FROM jsonb_to_recordset($1::jsonb) AS x(v text, la double precision, "
+    "lo double precision, at double precision) "
+    "WHERE volunteers.id = x.v AND (volunteers.live_at IS NULL "
+    "OR volunteers.live_at <= to_timestamp(x.at))";
+
+/* One dead letter per flooding device and window: the first batch inserts
+ * it, each later batch of the window adds the events it drops. */
+const char *const SQL_UPSERT_RATE_LIMITED =
+    "INSERT INTO dead_letters (topic, reason, payload, received_at, dropped, window_key) "
+    "SELECT t, 'rate_limited', decode(p, 'base64'), to_timestamp(rt), n, k "
+    "FROM jsonb_to_recordset($1::jsonb) AS x(t text, p text, rt double precision, "
+    "n integer, k text) "
+    "ON CONFLICT (window_key) DO UPDATE SET dropped = dead_letters.dropped + "
+    "excluded.dropped";
 
 const char *const SQL_UPSERT_INCIDENTS =
     "INSERT INTO incidents (id, kind, elder_id, area_code, type, priority, state, "
@@ -127,10 +148,13 @@ const char *const SQL_LOAD_DEVICES =
     "SELECT id, kind, elder_id, coalesce(heartbeat_s, 0) FROM devices";
 
 const char *const SQL_LOAD_STATIONS =
-    "SELECT id, kind, lat, lon, capacity, on_duty, area_code FROM stations";
+    "SELECT id, kind, lat, lon, capacity, on_duty, area_code, "
+    "array_to_string(skills, ';') FROM stations";
 
 const char *const SQL_LOAD_VOLUNTEERS =
-    "SELECT id, lat, lon, coalesce(max_km, 0), active FROM volunteers";
+    "SELECT id, lat, lon, coalesce(max_km, 0), active, array_to_string(skills, ';'), "
+    "coalesce(owntracks_user, ''), coalesce(live_lat, 0), coalesce(live_lon, 0), "
+    "coalesce(extract(epoch from live_at), 0) FROM volunteers";
 
 const char *const SQL_LOAD_INCIDENTS =
     "SELECT id, kind, coalesce(elder_id, ''), coalesce(area_code, ''), type, priority, "
@@ -269,6 +293,18 @@ store_status_row(const char *device_id, bool online, double at)
 	json_object_set_new(o, "d", json_string(device_id));
 	json_object_set_new(o, "o", json_boolean(online));
 	json_object_set_new(o, "at", json_real(at));
+	return o;
+}
+
+json_t *
+store_position_row(const struct responder *r)
+{
+	json_t *o = json_object();
+
+	json_object_set_new(o, "v", json_string(r->id));
+	json_object_set_new(o, "la", json_real(r->live_lat));
+	json_object_set_new(o, "lo", json_real(r->live_lon));
+	json_object_set_new(o, "at", json_real(r->live_at));
 	return o;
 }
 
@@ -483,6 +519,7 @@ store_load_responders(struct world *w, PGresult *st, PGresult *vo)
 		}
 		str_copy(r->area_code, PQgetvalue(st, i, 6), sizeof(r->area_code));
 		r->active = true;
+		r->skills = skills_bits(PQgetvalue(st, i, 7));
 	}
 	for (i = 0; i < PQntuples(vo); i++) {
 		if ((r = responder_upsert(w, PQgetvalue(vo, i, 0), RESP_VOLUNTEER)) ==
@@ -492,6 +529,15 @@ store_load_responders(struct world *w, PGresult *st, PGresult *vo)
 		r->lon = atof(PQgetvalue(vo, i, 2));
 		r->max_km = atof(PQgetvalue(vo, i, 3));
 		r->active = PQgetvalue(vo, i, 4)[0] == 't';
+		r->skills = skills_bits(PQgetvalue(vo, i, 5));
+		str_copy(r->owntracks_user, PQgetvalue(vo, i, 6),
+			 sizeof(r->owntracks_user));
+		/* memory may hold a fix newer than the last commit (a reload) */
+		if (atof(PQgetvalue(vo, i, 9)) > r->live_at) {
+			r->live_lat = atof(PQgetvalue(vo, i, 7));
+			r->live_lon = atof(PQgetvalue(vo, i, 8));
+			r->live_at = atof(PQgetvalue(vo, i, 9));
+		}
 	}
 }
 

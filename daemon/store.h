@@ -15,6 +15,8 @@ extern const char *const SQL_INSERT_EVENTS;
 extern const char *const SQL_INSERT_DEAD;
 extern const char *const SQL_INSERT_REPLIES;
 extern const char *const SQL_UPDATE_STATUS;
+extern const char *const SQL_UPDATE_POSITIONS;
+extern const char *const SQL_UPSERT_RATE_LIMITED;
 extern const char *const SQL_UPSERT_INCIDENTS;
 extern const char *const SQL_UPSERT_OFFERS;
 /* What the live event stream sends of a history row, in this order: seq,
@@ -47,6 +49,7 @@ json_t *store_dead_row(const char *topic, const char *reason, const void *payloa
 json_t *store_reply_row(const char *responder, const struct reply *r, double received,
 			const char *result);
 json_t *store_status_row(const char *device_id, bool online, double at);
+json_t *store_position_row(const struct responder *r);
 json_t *store_incident_row(const struct incident *inc);
 json_t *store_offer_row(const struct incident *inc, const struct offer *of);
 /* inc: the incident as it is after the change (NULL when it is gone) */

@@ -62,7 +62,7 @@ START_TEST(test_defaults)
 	ck_assert_double_eq(c.volunteer_max_km, 5);
 	ck_assert_double_eq(c.position_max_age_s, 1800);
 	ck_assert_str_eq(c.timezone, "Asia/Shanghai");
-	ck_assert_str_eq(c.night, "22:00-06:00");
+	ck_assert_str_eq(c.night, "23:00-05:00");
 	ck_assert_double_eq(c.retry_s, 30);
 	ck_assert_str_eq(c.spool_dir, "/var/lib/carewatch");
 	ck_assert_int_eq(c.mqtt_keepalive, 30);

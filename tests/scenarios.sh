@@ -106,6 +106,7 @@ dir = $SDIR
 id_key_file = $WORK/key
 [http]
 listen = 127.0.0.1:$HTTP_PORT
+${EXTRA_CONF:-}
 INI
 }
 
@@ -1064,6 +1065,239 @@ s_supervise_storm() {
 	# the last two heard were still silent when it cleared: their own
 	# tickets closed as they were heard
 	wait_sql 10 "SELECT count(*) FROM incidents WHERE type = 'device_offline' AND state <> 'resolved'" 0 || return 1
+# --- issue 7: OwnTracks live positions, time and skills, flood control ------
+
+# Reloads reference data (SIGHUP) and waits for the reload to be applied.
+reload_ref() {
+	local n
+	n=$(grep -c 'event=reference_reloaded' "$SDIR/daemon.log")
+	kill -HUP "$DAEMON_PID"
+	wait_until 5 "the reload" ready_reloaded "$n" || return 1
+}
+
+ready_reloaded() { [[ $(grep -c 'event=reference_reloaded' "$SDIR/daemon.log") -gt $1 ]]; }
+
+# An OwnTracks location as the phone apps publish it (the booklet's
+# _type=location fields), for user $1 at ($2, $3) taken at epoch $4.
+ot_location() { # user lat lon tst
+	mosquitto_pub -h 127.0.0.1 -p "$CW_MQ_PORT" -q 1 -t "owntracks/$1/phone" -m \
+		"{\"_type\":\"location\",\"acc\":12,\"alt\":915,\"batt\":78,\"bs\":1,\"conn\":\"m\",\"created_at\":$4,\"lat\":$2,\"lon\":$3,\"m\":1,\"t\":\"u\",\"tid\":\"z3\",\"tst\":$4,\"vac\":3,\"vel\":0}"
+}
+
+# V3 (home 900 m from E1) gets an OwnTracks user unique to this run: the
+# owntracks/ tree is not under the scenario's prefix.
+ot_user_v3() {
+	OTU="zhao-$P"
+	sql "UPDATE volunteers SET owntracks_user = '$OTU' WHERE id = 'V3'" || return 1
+	reload_ref
+}
+
+# A live fix 100 m from the elder makes V3 the nearest: offered first, with
+# the live distance; the position is stored and never logged.
+s_owntracks_live_position() {
+	scenario_begin owntracks-live || return 1
+	ot_user_v3 || return 1
+	local now
+	now=$(date +%s)
+	ot_location "$OTU" 36.5009 113.40 "$now"
+	wait_sql 5 "SELECT round(live_lat::numeric, 4) || ',' || extract(epoch from live_at)::bigint FROM volunteers WHERE id='V3'" "36.5009,$now" || return 1
+	pub dev/D1/event '{"id":"e-ot1","type":"sos"}'
+	wait_msg 5 dispatch/V3 '"offer":1' || return 1
+	grep -E "^$P/dispatch/V3 " "$MSGS" | grep -q '"distance_m":10[0-9][,}]' || die "distance_m from the live position (~100 m)" || return 1
+	expect_eq 0 "$(count_msgs dispatch/V1 '"offer"')" "offers to V1, nearest by home" || return 1
+	# V3 declines (V1 is next) and its phone moves 4 km away: E2's alarm
+	# ranks it from there, so V2 (600 m) is nearer than V3 (home 900 m,
+	# live 4 km) and V1 holds an offer
+	reply V3 "$(offer_incident V3)" decline
+	wait_msg 5 dispatch/V1 '"offer":2' || return 1
+	ot_location "$OTU" 36.536 113.40 "$((now + 1))"
+	wait_sql 5 "SELECT round(live_lat::numeric, 3) FROM volunteers WHERE id='V3'" 36.536 || return 1
+	pub dev/D4/event '{"id":"e-ot2","type":"sos"}'
+	wait_msg 5 dispatch/V2 '"offer":1' || return 1
+	expect_eq 1 "$(count_msgs dispatch/V3 '"offer"')" "offers to V3 (only the first)" || return 1
+	if grep -E -q '36\.5009|36\.536|113\.40' "$SDIR/daemon.log"; then die "a position in the log"; return 1; fi
+	if grep -q "$OTU" "$SDIR/daemon.log"; then die "the OwnTracks user in the log"; return 1; fi
+}
+
+# A fix older than position_max_age_s is not used: the volunteer is ranked
+# from home, both for a fix stale on arrival and for one that went stale.
+s_owntracks_stale_fix() {
+	EXTRA_CONF=$'[dispatch]\nposition_max_age_s = 3' scenario_begin owntracks-stale || return 1
+	ot_user_v3 || return 1
+	local now
+	now=$(date +%s)
+	ot_location "$OTU" 36.5009 113.40 "$((now - 3600))"
+	pub dev/D1/event '{"id":"e-st1","type":"sos"}'
+	wait_msg 5 dispatch/V1 '"offer":1' || return 1
+	expect_eq "" "$(sql "SELECT live_at FROM volunteers WHERE id='V3'")" "a stale fix stored" || return 1
+	expect_eq 0 "$(count_msgs dispatch/V3 .)" "offers to V3 from a stale fix" || return 1
+	# fresh now, stale in 3 s: E2's alarm after that goes to V2 (V1 holds
+	# an offer), not to V3 at its old live position
+	ot_location "$OTU" 36.5009 113.40 "$now"
+	wait_sql 5 "SELECT extract(epoch from live_at)::bigint FROM volunteers WHERE id='V3'" "$now" || return 1
+	while (($(date +%s) <= now + 4)); do sleep 0.2; done # the fix ages: time must pass
+	pub dev/D4/event '{"id":"e-st2","type":"sos"}'
+	wait_msg 5 dispatch/V2 '"offer":1' || return 1
+	expect_eq 0 "$(count_msgs dispatch/V3 .)" "offers to V3 from a fix that went stale" || return 1
+}
+
+# The latest position survives a restart: loaded with the volunteers.
+s_owntracks_restart_keeps_position() {
+	scenario_begin owntracks-restart || return 1
+	ot_user_v3 || return 1
+	local now
+	now=$(date +%s)
+	# three fixes in a burst: the last one is the one kept
+	ot_location "$OTU" 36.60 113.40 "$((now - 2))"
+	ot_location "$OTU" 36.58 113.40 "$((now - 1))"
+	ot_location "$OTU" 36.5009 113.40 "$now"
+	wait_sql 5 "SELECT round(live_lat::numeric, 4) FROM volunteers WHERE id='V3'" 36.5009 || return 1
+	daemon_kill TERM
+	daemon_start "$(grep -c 'event=ready' "$SDIR/daemon.log")" || return 1
+	pub dev/D1/event '{"id":"e-rs1","type":"sos"}'
+	wait_msg 5 dispatch/V3 '"offer":1' || return 1
+	grep -E "^$P/dispatch/V3 " "$MSGS" | grep -q '"distance_m":10[0-9][,}]' || die "distance_m from the stored live position" || return 1
+}
+
+# Other _types are ignored, malformed ones dead-lettered, unknown users
+# counted; none of it stops the daemon.
+s_owntracks_bad_and_unknown() {
+	scenario_begin owntracks-bad || return 1
+	ot_user_v3 || return 1
+	wait_until 5 "users loaded" users_loaded || return 1
+	local t="owntracks/$OTU/phone" now m
+	now=$(date +%s)
+	m() { mosquitto_pub -h 127.0.0.1 -p "$CW_MQ_PORT" -q 1 -t "$1" -m "$2"; }
+	m "$t" "{\"_type\":\"transition\",\"wtst\":1425042603,\"lat\":36.5,\"lon\":113.4,\"tst\":$now,\"acc\":130,\"tid\":\"z3\",\"event\":\"enter\",\"desc\":\"home\",\"t\":\"c\"}"
+	m "$t" "{\"_type\":\"lwt\",\"tst\":$now}"
+	m "$t" "{\"_type\":\"card\",\"name\":\"Zhao\",\"face\":\"iVBORw0KGgo\"}"
+	m "$t" "{\"_type\":\"waypoint\",\"desc\":\"home\",\"lat\":36.5,\"lon\":113.4,\"rad\":50,\"tst\":$now}"
+	m "$t" "{\"_type\":\"status\",\"android\":{\"hib\":1,\"bo\":1,\"loc\":0}}"
+	m "$t" '{"_type":"encrypted","data":"bm90IHJlYWxseSBlbmNyeXB0ZWQ="}'
+	m "$t" '{"_type":"location","lat":"north","lon":113.4,"tst":1}'
+	m "$t" '{"_type":"location","lat":36.5,"lon":113.4}'
+	m "$t" '{"lat":36.5,"lon":113.4,"tst":1}'
+	m "$t" '{"_type":"location", "lat":'
+	m "owntracks/nobody-$P/phone" "{\"_type\":\"location\",\"lat\":36.5,\"lon\":113.4,\"tst\":$now}"
+	wait_msg 5 deadletter '"reason":"bad lat/lon"' || return 1
+	wait_msg 5 deadletter '"reason":"bad tst"' || return 1
+	wait_msg 5 deadletter '"reason":"no _type"' || return 1
+	wait_msg 5 deadletter '"reason":"bad json"' || return 1
+	wait_sql 5 "SELECT count(*) FROM dead_letters WHERE topic LIKE 'owntracks/%'" 4 || return 1
+	expect_api 200 GET /metrics "$TOK_OP" || return 1
+	grep -q 'carewatch_owntracks_messages_total{result="ignored"} 6' <<<"$BODY" || die "6 other _types ignored: $(grep owntracks <<<"$BODY")" || return 1
+	grep -q 'carewatch_owntracks_messages_total{result="unknown_user"} 1' <<<"$BODY" || die "1 unknown user counted" || return 1
+	expect_eq "" "$(sql "SELECT live_at FROM volunteers WHERE id='V3'")" "no position from any of it" || return 1
+	if grep -q "$OTU\|nobody-$P" "$SDIR/daemon.log"; then die "an OwnTracks user in the log"; return 1; fi
+	pub dev/D1/event '{"id":"e-bad-after","type":"sos"}'
+	wait_msg 5 dispatch/V1 '"offer":1' || return 1
+}
+
+# A night window that holds (or excludes) the current hour in Asia/Shanghai.
+night_now() { local h; h=$(TZ=Asia/Shanghai date +%H); printf '%02d:00-%02d:00' $((10#$h)) $(((10#$h + 1) % 24)); }
+night_not_now() { local h; h=$(TZ=Asia/Shanghai date +%H); printf '%02d:00-%02d:00' $(((10#$h + 2) % 24)) $(((10#$h + 3) % 24)); }
+
+# A door opened at night: priority 2 for E2 (no risk), raised to 1 for E1
+# (living alone). D8 is E2's door.
+s_door_at_night() {
+	NIGHT=$(night_now) scenario_begin door-night || return 1
+	sql "INSERT INTO devices (id, kind, elder_id) VALUES ('D8', 'door', 'E2')" || return 1
+	reload_ref || return 1
+	pub dev/D8/event '{"id":"e-dn2","type":"door"}'
+	wait_msg 5 dispatch/V1 '"priority":2' || return 1
+	pub dev/D7/event '{"id":"e-dn1","type":"door"}'
+	wait_msg 5 dispatch/V2 '"priority":1' || return 1
+	expect_eq "E1:1,E2:2" "$(sql "SELECT string_agg(elder_id || ':' || priority, ',' ORDER BY elder_id) FROM incidents WHERE type='door'")" "door incidents by night" || return 1
+}
+
+# By day a door raises nothing: stored, no incident, no offer.
+s_door_by_day() {
+	NIGHT=$(night_not_now) scenario_begin door-day || return 1
+	pub dev/D7/event '{"id":"e-dd1","type":"door"}'
+	wait_msg 5 dev/D7/ack '"id":"e-dd1"' || return 1
+	expect_eq 1 "$(sql "SELECT count(*) FROM events WHERE event_id='e-dd1'")" "the door event stored" || return 1
+	expect_eq 0 "$(sql "SELECT count(*) FROM incidents")" "incidents by day" || return 1
+	expect_eq 0 "$(count_msgs 'dispatch/' '"offer"')" "offers by day" || return 1
+}
+
+# fall prefers first_aid (the default rule): V2 has it, V1 (nearer) not ->
+# V2 first; gas prefers gas_safety, which nobody has -> the nearest.
+s_skills_prefer() {
+	scenario_begin skills-prefer || return 1
+	sql "UPDATE volunteers SET skills = CASE id WHEN 'V2' THEN '{first_aid}'::text[] ELSE '{}' END" || return 1
+	reload_ref || return 1
+	pub dev/D1/event '{"id":"e-sk1","type":"fall"}'
+	wait_msg 5 dispatch/V2 '"offer":1' || return 1
+	expect_eq 0 "$(count_msgs dispatch/V1 '"offer"')" "fall offered to V1 without first_aid" || return 1
+	pub dev/D4/event '{"id":"e-sk2","type":"gas"}'
+	wait_msg 5 dispatch/V1 '"offer":1' || return 1
+}
+
+# require: nobody without the skill is ever offered the fall; when the only
+# skilled candidate declines, there is no candidate (not V1).
+s_skills_require() {
+	EXTRA_CONF=$'[dispatch]\nskills = fall:first_aid:require' scenario_begin skills-require || return 1
+	sql "UPDATE volunteers SET skills = '{}'; UPDATE stations SET skills = CASE id WHEN 'S_HOME' THEN '{first_aid}'::text[] ELSE '{}' END" || return 1
+	reload_ref || return 1
+	local inc
+	pub dev/D1/event '{"id":"e-rq1","type":"fall"}'
+	wait_msg 5 dispatch/S_HOME '"offer":1' || return 1
+	inc=$(offer_incident S_HOME)
+	reply S_HOME "$inc" decline
+	wait_sql 5 "SELECT count(*) > 0 FROM incident_history WHERE incident_id=$inc AND what='no_candidate'" t || return 1
+	expect_eq 0 "$(count_msgs 'dispatch/V[0-9]' '"offer"')" "offers to volunteers without first_aid" || return 1
+	# the same rule as prefer (SIGHUP): V1 is next
+	sed -i 's/fall:first_aid:require/fall:first_aid:prefer/' "$CONF"
+	kill -HUP "$DAEMON_PID"
+	wait_msg 5 dispatch/V1 '"offer":2' || return 1
+	# a bad rule is refused by -n, with the key named
+	printf '[dispatch]\nskills = fall:juggling:prefer\n' >"$SDIR/bad.conf"
+	"$CWD_BIN" -n -c "$SDIR/bad.conf" 2>"$SDIR/bad.err" && die "a bad skills rule accepted" && return 1
+	grep -q 'skills.*juggling' "$SDIR/bad.err" || die "the refusal names the rule: $(cat "$SDIR/bad.err")" || return 1
+}
+
+# One device at 2,000 events/s for 5 s; another device's SOS is offered
+# within 1 s, and an SOS from the flooding button itself is not dropped.
+# Every flood event is either stored or counted in the device's one
+# rate_limited dead letter per window.
+s_flood_control() {
+	EXTRA_CONF=$'[daemon]\nflood_rate = 5\nflood_burst = 50\nflood_window_s = 60' scenario_begin flood || return 1
+	python3 - "$SDIR/flood.pipe" <<'PY' >"$SDIR/flood.txt"
+import sys
+for i in range(10000):
+    print('{"id":"f-%d","type":"motion"}' % i)
+PY
+	local t0 t1 inc
+	python3 -c '
+import sys, time
+lines = open(sys.argv[1]).read().splitlines()
+t0 = time.monotonic()
+for k in range(0, len(lines), 100):
+    sys.stdout.write("\n".join(lines[k:k + 100]) + "\n")
+    sys.stdout.flush()
+    d = t0 + (k + 100) / 2000.0 - time.monotonic()
+    if d > 0:
+        time.sleep(d)
+' "$SDIR/flood.txt" | mosquitto_pub -h 127.0.0.1 -p "$CW_MQ_PORT" -q 1 -t "$P/dev/D4/event" -l &
+	local flood_pid=$!
+	wait_until 5 "the flood to be limited" grep -q 'event=rate_limited device=D4' "$SDIR/daemon.log" || return 1
+	t0=$(date +%s.%N)
+	pub dev/D1/event '{"id":"e-fl1","type":"sos"}'
+	wait_msg 5 dispatch/V1 '"offer":1' || return 1
+	t1=$(date +%s.%N)
+	python3 -c "import sys; d=float(sys.argv[2])-float(sys.argv[1]); print('    figure: SOS offered %.0f ms after publishing, during the flood' % (d*1000)); sys.exit(0 if d < 1 else 1)" "$t0" "$t1" ||
+		die "the SOS took a second or more" || return 1
+	# the chattering button's own SOS: a new type, never dropped
+	pub dev/D4/event '{"id":"e-fl2","type":"sos"}'
+	wait_msg 5 dev/D4/ack '"id":"e-fl2"' || return 1
+	wait_msg 5 dispatch/V2 '"offer":1' || return 1
+	wait "$flood_pid" || die "the flood publisher failed" || return 1
+	note "flood published: 10000 events to D4"
+	wait_sql 20 "SELECT (SELECT count(*) FROM events WHERE device_id='D4' AND event_id LIKE 'f-%') + (SELECT coalesce(sum(dropped), 0) FROM dead_letters WHERE reason='rate_limited')" 10000 || return 1
+	note "stored $(sql "SELECT count(*) FROM events WHERE device_id='D4' AND event_id LIKE 'f-%'"), dropped $(sql "SELECT sum(dropped) FROM dead_letters WHERE reason='rate_limited'") in $(sql "SELECT count(*) FROM dead_letters WHERE reason='rate_limited'") dead letter(s)"
+	expect_eq 1 "$(sql "SELECT count(*) FROM dead_letters WHERE reason='rate_limited'")" "one rate_limited dead letter for the 60 s window" || return 1
+	expect_eq 1 "$(count_msgs deadletter '"reason":"rate_limited"')" "rate_limited announced once" || return 1
+	expect_eq 0 "$(sql "SELECT count(*) FROM events WHERE device_id <> 'D4' AND event_id LIKE 'f-%'")" "flood events of other devices" || return 1
 }
 
 # --- main ------------------------------------------------------------------
@@ -1105,6 +1339,15 @@ run "HTTP: visits validated, scoped, stored once" s_http_visits
 run "a silent device -> one ticket; heard again -> cleared" s_supervise_ticket
 run "a retained offline starts the silence; passed while down -> fires once" s_supervise_offline_restart
 run "12 devices of a village silent -> one area incident; SOS still offered" s_supervise_storm
+run "OwnTracks: a live fix sets distance_m and who is nearest" s_owntracks_live_position
+run "OwnTracks: a stale fix is not used; home instead" s_owntracks_stale_fix
+run "OwnTracks: the latest position survives a restart" s_owntracks_restart_keeps_position
+run "OwnTracks: other _types ignored, malformed dead-lettered, unknown users counted" s_owntracks_bad_and_unknown
+run "a door at night -> priority 2, raised for a risk elder" s_door_at_night
+run "a door by day raises nothing" s_door_by_day
+run "skills: fall prefers first_aid; a missing skill falls back" s_skills_prefer
+run "skills: require offers nobody without the skill" s_skills_require
+run "flood: 2,000 events/s from one device; another SOS within 1 s" s_flood_control
 
 echo
 if ((fail > 0)); then
