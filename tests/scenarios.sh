@@ -1065,6 +1065,8 @@ s_supervise_storm() {
 	# the last two heard were still silent when it cleared: their own
 	# tickets closed as they were heard
 	wait_sql 10 "SELECT count(*) FROM incidents WHERE type = 'device_offline' AND state <> 'resolved'" 0 || return 1
+}
+
 # --- issue 7: OwnTracks live positions, time and skills, flood control ------
 
 # Reloads reference data (SIGHUP) and waits for the reload to be applied.
