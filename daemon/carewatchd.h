@@ -36,6 +36,7 @@ enum q_kind {
 	Q_HANDLED,
 	Q_VISITS,
 	Q_AUDIT,
+	Q_Z2M,
 	Q__COUNT
 };
 
@@ -104,6 +105,7 @@ struct engine {
 	/* counters */
 	unsigned long n_events, n_dead, n_batches, n_replies;
 	struct metrics m;
+	struct zbridge *zb; /* zigbee2mqtt names and field states (z2mroute.c) */
 };
 
 /* batch.c */
@@ -120,6 +122,18 @@ int batch_queries(struct batch *b, const char **sql, const char **param, int max
 /* route.c */
 void route_message_cb(void *arg, const char *topic, const void *payload, int len);
 void route_update_hold(struct engine *e);
+void route_dead(struct engine *e, const char *topic, const char *reason,
+		const void *payload, size_t len, double now, bool show_topic);
+void route_device_event(struct engine *e, struct device *d, struct devevent *ev,
+			double now);
+
+/* z2mroute.c */
+bool z2m_route(struct engine *e, const char *topic, const void *payload, int len,
+	       double now);
+bool z2m_ignored(struct engine *e, const char *topic);
+void z2m_index(struct engine *e);
+void z2m_load_states(struct engine *e, PGresult *r);
+void z2m_free(struct engine *e);
 
 /* writer.c */
 void engine_kick(struct engine *e);

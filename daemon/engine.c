@@ -224,6 +224,7 @@ engine_free(struct engine *e)
 	if (e->stop_ev)
 		event_free(e->stop_ev);
 	writer_free(e);
+	z2m_free(e);
 	world_free(&e->w);
 	free(e);
 }

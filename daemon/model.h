@@ -70,6 +70,7 @@ struct device {
 	char elder_id[REF_ID_MAX + 1];
 	struct elder *elder;
 	int heartbeat_s; /* 0 = not supervised */
+	char *z2m_name;	 /* zigbee2mqtt friendly name (external_id), or NULL */
 };
 
 enum responder_kind { RESP_STATION, RESP_VOLUNTEER };

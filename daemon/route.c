@@ -31,10 +31,11 @@ route_update_hold(struct engine *e)
 }
 
 /* Rejects a message: stored whole (base64) and announced on the deadletter
- * topic once stored. */
-static void
-dead_letter(struct engine *e, const char *topic, const char *reason, const void *payload,
-	    size_t len, double now)
+ * topic once stored. show_topic = false keeps the topic out of the log (a
+ * zigbee2mqtt friendly name may hold a person's name). */
+void
+route_dead(struct engine *e, const char *topic, const char *reason, const void *payload,
+	   size_t len, double now, bool show_topic)
 {
 	char esc[160];
 	struct pub p;
@@ -49,30 +50,53 @@ dead_letter(struct engine *e, const char *topic, const char *reason, const void 
 	batch_pub(e->next, &p);
 	e->n_dead++;
 	metrics_dead(&e->m, reason);
+	if (!show_topic) {
+		log_warn("event=dead_letter reason=\"%s\" topic_bytes=%zu bytes=%zu",
+			 reason, strlen(topic), len);
+		return;
+	}
 	log_warn("event=dead_letter reason=\"%s\" topic=\"%s\" bytes=%zu", reason,
 		 log_esc(esc, sizeof(esc), topic, strlen(topic)), len);
+}
+
+static void
+dead_letter(struct engine *e, const char *topic, const char *reason, const void *payload,
+	    size_t len, double now)
+{
+	route_dead(e, topic, reason, payload, len, now, true);
 }
 
 static void
 route_event(struct engine *e, const char *topic, const char *dev_id, const void *payload,
 	    int len, double now)
 {
-	struct localtime_cw lt;
-	struct pend_ev pe;
+	struct devevent ev;
 	struct device *d;
 	const char *why;
-	char key[2 * ID_MAX + 2], esc[4 * ID_MAX + 8];
-	int prio;
 
 	if ((d = hmap_get(&e->w.devices, dev_id)) == NULL) {
 		dead_letter(e, topic, "unknown device", payload, (size_t)len, now);
 		return;
 	}
-	memset(&pe, 0, sizeof(pe));
-	if ((why = ingest_parse_event(payload, (size_t)len, &pe.ev)) != NULL) {
+	if ((why = ingest_parse_event(payload, (size_t)len, &ev)) != NULL) {
 		dead_letter(e, topic, why, payload, (size_t)len, now);
 		return;
 	}
+	route_device_event(e, d, &ev, now);
+}
+
+/* A parsed event of a known device into the next batch (takes ev->data):
+ * native events and the edges of zigbee2mqtt fields alike. */
+void
+route_device_event(struct engine *e, struct device *d, struct devevent *ev, double now)
+{
+	struct localtime_cw lt;
+	struct pend_ev pe;
+	char key[2 * ID_MAX + 2], esc[4 * ID_MAX + 8];
+	int prio;
+
+	memset(&pe, 0, sizeof(pe));
+	pe.ev = *ev;
 	pe.ev.received = now;
 	snprintf(key, sizeof(key), "%s/%s", d->id, pe.ev.id);
 	if (hmap_get(&e->next->evkeys, key) != NULL) {
@@ -186,7 +210,8 @@ route_message_cb(void *arg, const char *topic, const void *payload, int len)
 	double now = now_wall();
 
 	e->next->inbound++;
-	if (len > e->conf.payload_max) {
+	/* a bridge's own retained lists (bridge/devices) are large, and ignored */
+	if (len > e->conf.payload_max && !z2m_ignored(e, topic)) {
 		dead_letter(e, topic, "oversize", payload, (size_t)len, now);
 		return;
 	}
@@ -204,7 +229,8 @@ route_message_cb(void *arg, const char *topic, const void *payload, int len)
 		route_visit(e, topic, id, payload, len, now);
 		break;
 	default:
-		dead_letter(e, topic, "unknown topic", payload, (size_t)len, now);
+		if (!z2m_route(e, topic, payload, len, now))
+			dead_letter(e, topic, "unknown topic", payload, (size_t)len, now);
 		break;
 	}
 	if (e->next->inbound >= (size_t)e->conf.batch_max)
