@@ -130,7 +130,7 @@ void route_device_event(struct engine *e, struct device *d, struct devevent *ev,
 /* z2mroute.c */
 bool z2m_route(struct engine *e, const char *topic, const void *payload, int len,
 	       double now);
-bool z2m_ignored(struct engine *e, const char *topic);
+int z2m_topic_kind(struct engine *e, const char *topic); /* enum z2m_topic */
 void z2m_index(struct engine *e);
 void z2m_load_states(struct engine *e, PGresult *r);
 void z2m_free(struct engine *e);

@@ -15,6 +15,7 @@
 #include "mqtt.h"
 #include "store.h"
 #include "util.h"
+#include "z2m.h"
 
 #define DEAD_KEEP 65536 /* bytes of a rejected payload kept */
 
@@ -208,11 +209,15 @@ route_message_cb(void *arg, const char *topic, const void *payload, int len)
 	struct engine *e = arg;
 	char id[ID_MAX + 1];
 	double now = now_wall();
+	enum z2m_topic zt;
 
 	e->next->inbound++;
-	/* a bridge's own retained lists (bridge/devices) are large, and ignored */
-	if (len > e->conf.payload_max && !z2m_ignored(e, topic)) {
-		dead_letter(e, topic, "oversize", payload, (size_t)len, now);
+	/* A bridge's own retained lists (bridge/devices) are large, and
+	 * ignored; a friendly name may name a person: its topic is not logged. */
+	if (len > e->conf.payload_max &&
+	    (zt = z2m_topic_kind(e, topic)) != Z2M_T_IGNORE) {
+		route_dead(e, topic, "oversize", payload, (size_t)len, now,
+			   zt == Z2M_T_NONE);
 		return;
 	}
 	switch (topic_parse(e->conf.topic_prefix, topic, id)) {

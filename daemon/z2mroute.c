@@ -126,12 +126,14 @@ z2m_state_row(struct engine *e, const char *dev, const char *field, int value,
 			      value, "s", (json_int_t)seq, "at", now));
 }
 
-bool
-z2m_ignored(struct engine *e, const char *topic)
+/* What a topic is to the bridges (enum z2m_topic), before its payload is
+ * looked at. */
+int
+z2m_topic_kind(struct engine *e, const char *topic)
 {
 	char name[Z2M_NAME_MAX + 1];
 
-	return z2m_topic_parse(e->conf.z2m_base, topic, name) == Z2M_T_IGNORE;
+	return (int)z2m_topic_parse(e->conf.z2m_base, topic, name);
 }
 
 static void
