@@ -186,6 +186,23 @@ z2m_state(struct engine *e, const char *topic, struct device *d, const void *pay
 	}
 }
 
+/* NAME/action, the plain-text copy of an action that zigbee2mqtt can
+ * publish beside the state (Home Assistant's event entities): the state
+ * message carries the same press, so the copy is ignored. */
+static bool
+z2m_action_topic(struct engine *e, char *name)
+{
+	size_t n = strlen(name), sl = strlen("/action");
+	bool known;
+
+	if (n <= sl || strcmp(name + n - sl, "/action") != 0)
+		return false;
+	name[n - sl] = '\0';
+	known = hmap_get(&zb_get(e)->names, name) != NULL;
+	name[n - sl] = '/';
+	return known;
+}
+
 /* Takes a message under one of the bridges' bases; false when the topic is
  * under none of them. */
 bool
@@ -209,10 +226,13 @@ z2m_route(struct engine *e, const char *topic, const void *payload, int len, dou
 		z2m_availability(e, topic, d, payload, len, now);
 		return true;
 	case Z2M_T_STATE:
-		if ((d = hmap_get(&zb_get(e)->names, name)) == NULL)
-			break;
-		z2m_state(e, topic, d, payload, len, now);
-		return true;
+		if ((d = hmap_get(&zb_get(e)->names, name)) != NULL) {
+			z2m_state(e, topic, d, payload, len, now);
+			return true;
+		}
+		if (z2m_action_topic(e, name))
+			return true;
+		break;
 	}
 	route_dead(e, topic, "unknown device", payload, (size_t)len, now, false);
 	return true;

@@ -1088,6 +1088,7 @@ s_z2m_topics() {
 	zpub "$ZA/$Z_SMOKE/set" '{"smoke":true}'
 	zpub "$ZA/$Z_SMOKE/get" '{"smoke":""}'
 	zpub "$ZA/$Z_SMOKE" 'not json'
+	zpub "$ZA/刘家/紧急 按钮/action" emergency
 	mosquitto_pub -h 127.0.0.1 -p "$CW_MQ_PORT" -q 1 -t "$ZA/$Z_SMOKE" -f "$SDIR/devices.json"
 	z2m_probe || return 1
 	expect_eq "bad json,oversize,unknown device" "$(sql "SELECT string_agg(reason, ',' ORDER BY reason) FROM dead_letters")" "dead letters" || return 1
