@@ -194,6 +194,8 @@ z2m_sos_action(const char *s)
 	return false;
 }
 
+#define HAS_BIT(r, f) (((r)->has >> (f)) & 1u)
+
 static void
 set(struct z2m_reading *r, enum z2m_field f, int val)
 {
@@ -247,9 +249,12 @@ z2m_read(const char *payload, size_t len, struct z2m_reading *r)
 	set(r, Z2M_SOS, z2m_bool(json_object_get(root, "sos")));
 	set(r, Z2M_SOS, z2m_bool(json_object_get(root, "sos_alarm")));
 	/* A press is the one message that carries it: zigbee2mqtt does not
-	 * keep "action" in the state it re-sends. */
+	 * keep "action" in the state it re-sends. A device that also reports
+	 * an SOS level (Daewoo's sos_alarm) is followed by the level alone,
+	 * or each press would be two alarms. */
 	v = json_object_get(root, "action");
-	if (json_is_string(v) && z2m_sos_action(json_string_value(v)))
+	if (json_is_string(v) && z2m_sos_action(json_string_value(v)) &&
+	    !HAS_BIT(r, Z2M_SOS))
 		set(r, Z2M_SOS_ACTION, 1);
 	set(r, Z2M_FALL,
 	    z2m_enum(json_object_get(root, "fall_down_status"), tuya_on, tuya_off));

@@ -151,6 +151,10 @@ START_TEST(test_read_fall_and_sos)
 	ck_assert(!HAS(r, Z2M_SOS_ACTION));
 	r = read_ok("{\"sos\":true}");
 	ck_assert(ON(r, Z2M_SOS));
+	/* a press that also sets the level is one alarm: the level's */
+	r = read_ok("{\"action\":\"sos\",\"sos_alarm\":true}");
+	ck_assert(ON(r, Z2M_SOS));
+	ck_assert(!HAS(r, Z2M_SOS_ACTION));
 }
 END_TEST
 
