@@ -35,8 +35,8 @@ struct conf {
 	char timezone[CONF_STR_MAX];
 	char night[CONF_STR_MAX];
 	double retry_s;
-	int storm_devices;     /* supervision: a village's power-cut storm */
-	double storm_window_s; /* how long a silent device waits for a storm */
+	int storm_devices;	   /* supervision: a village's power-cut storm */
+	double storm_window_s;	   /* how long a silent device waits for a storm */
 	char skills[CONF_STR_MAX]; /* type:skill:prefer|require, ... */
 	/* [spool] */
 	char spool_dir[CONF_STR_MAX];

@@ -38,6 +38,7 @@ enum q_kind {
 	Q_AUDIT,
 	Q_POSITIONS,
 	Q_RATE_LIMITED,
+	Q_Z2M,
 	Q__COUNT
 };
 
@@ -112,6 +113,7 @@ struct engine {
 	/* counters */
 	unsigned long n_events, n_dead, n_batches, n_replies;
 	struct metrics m;
+	struct zbridge *zb; /* zigbee2mqtt names and field states (z2mroute.c) */
 };
 
 /* batch.c */
@@ -138,6 +140,18 @@ void route_owntracks(struct engine *e, const char *topic, const void *payload, i
 /* limit.c */
 bool route_limited(struct engine *e, const char *topic, struct device *d, int type,
 		   const void *payload, int len, double now);
+void route_dead(struct engine *e, const char *topic, const char *reason,
+		const void *payload, size_t len, double now, bool show_topic);
+void route_device_event(struct engine *e, struct device *d, struct devevent *ev,
+			double now);
+
+/* z2mroute.c */
+bool z2m_route(struct engine *e, const char *topic, const void *payload, int len,
+	       double now);
+int z2m_topic_kind(struct engine *e, const char *topic); /* enum z2m_topic */
+void z2m_index(struct engine *e);
+void z2m_load_states(struct engine *e, PGresult *r);
+void z2m_free(struct engine *e);
 
 /* writer.c */
 void engine_kick(struct engine *e);

@@ -233,6 +233,7 @@ engine_free(struct engine *e)
 		event_free(e->stop_ev);
 	writer_free(e);
 	silence_free(e);
+	z2m_free(e);
 	world_free(&e->w);
 	free(e);
 }

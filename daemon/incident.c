@@ -89,8 +89,10 @@ world_free(struct world *w)
 	while ((v = hmap_next(&w->elders, &pos)) != NULL)
 		elder_free(v);
 	pos = 0;
-	while ((v = hmap_next(&w->devices, &pos)) != NULL)
+	while ((v = hmap_next(&w->devices, &pos)) != NULL) {
+		free(((struct device *)v)->z2m_name);
 		free(v);
+	}
 	pos = 0;
 	while ((v = hmap_next(&w->responders, &pos)) != NULL)
 		free(v);

@@ -73,6 +73,7 @@ struct device {
 	int heartbeat_s;	/* 0 = not supervised */
 	uint32_t sv_slot;	/* supervise.c: its slot + 1; 0 = not watched */
 	struct flood_dev flood; /* flood control's bucket */
+	char *z2m_name;		/* zigbee2mqtt friendly name (external_id), or NULL */
 };
 
 enum responder_kind { RESP_STATION, RESP_VOLUNTEER };

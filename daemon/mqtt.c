@@ -24,6 +24,7 @@
 #include "log.h"
 #include "mqtt.h"
 #include "util.h"
+#include "z2m.h"
 
 #define MQTT_TICK_MS   200
 #define MQTT_READS_MAX 2000 /* packets per read pass, so timers still run */
@@ -36,7 +37,8 @@ struct mqtt {
 	char host[CONF_STR_MAX];
 	int port, keepalive;
 	char prefix[CONF_STR_MAX];
-	bool owntracks; /* also subscribe owntracks/+/+ */
+	bool owntracks;		     /* also subscribe owntracks/+/+ */
+	char z2m_base[CONF_STR_MAX]; /* comma-separated bridge bases */
 	struct event *rev, *wev, *tick;
 	bool sock_open, connected, hold, stopping;
 	bool started;	  /* mqtt_start() was called */
@@ -183,6 +185,24 @@ mqtt_tick_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* Every bridge base, whole: friendly names may hold '/', so "base/+" would
+ * miss some; z2mroute.c splits the name from the suffix. */
+static void
+mqtt_subscribe_z2m(struct mqtt *m, struct mosquitto *mosq)
+{
+	char base[CONF_STR_MAX], t[CONF_STR_MAX + 4];
+	const char *pos = m->z2m_base;
+	int rc;
+
+	while (z2m_base_next(&pos, base, sizeof(base))) {
+		snprintf(t, sizeof(t), "%s/#", base);
+		rc = mosquitto_subscribe(mosq, NULL, t, 1);
+		if (rc != MOSQ_ERR_SUCCESS)
+			log_err("event=mqtt_subscribe_failed reason=\"%s\"",
+				mosquitto_strerror(rc));
+	}
+}
+
 static void
 mqtt_on_connect(struct mosquitto *mosq, void *arg, int rc)
 {
@@ -210,6 +230,7 @@ mqtt_on_connect(struct mosquitto *mosq, void *arg, int rc)
 	if (rc != MOSQ_ERR_SUCCESS)
 		log_err("event=mqtt_subscribe_failed reason=\"%s\"",
 			mosquitto_strerror(rc));
+	mqtt_subscribe_z2m(m, mosq);
 	log_info("event=mqtt_up unacked=%zu", m->unacked);
 	if (m->cbs.connected)
 		m->cbs.connected(m->arg);
@@ -261,6 +282,7 @@ mqtt_new(struct event_base *base, const struct conf *c, const struct mqtt_cbs *c
 	str_copy(m->host, c->mqtt_host, sizeof(m->host));
 	str_copy(m->prefix, c->topic_prefix, sizeof(m->prefix));
 	m->owntracks = c->owntracks;
+	str_copy(m->z2m_base, c->z2m_base, sizeof(m->z2m_base));
 	m->port = c->mqtt_port;
 	m->keepalive = c->mqtt_keepalive;
 	m->backoff = 1;

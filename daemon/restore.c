@@ -88,6 +88,7 @@ load_reference(struct engine *e, PGresult **res)
 	store_load_devices(&e->w, res[1]);
 	store_load_responders(&e->w, res[2], res[3]);
 	world_index(&e->w);
+	z2m_index(e);
 }
 
 static void
@@ -153,6 +154,7 @@ load_done_cb(void *arg, bool ok, bool lost, PGresult **res, int n, const char *e
 		e->w.next_incident_id = maxid + 1;
 	restore_incidents(e, res[5], res[6]);
 	silence_load(e, res[9]);
+	z2m_load_states(e, res[10]);
 	if (e->phase == PH_STOPPING) {
 		engine_kick(e);
 		return;
@@ -181,17 +183,18 @@ restore_load(struct engine *e)
 	    &SQL_LOAD_ELDERS,	  &SQL_LOAD_DEVICES,   &SQL_LOAD_STATIONS,
 	    &SQL_LOAD_VOLUNTEERS, &SQL_LOAD_INCIDENTS, &SQL_LOAD_OFFERS,
 	    &SQL_LOAD_MAXID,	  &SQL_LOAD_UNHANDLED, &SQL_LOAD_SEEN,
+	    &SQL_LOAD_Z2M,
 	};
-	struct db_query q[11];
+	struct db_query q[12];
 	int i;
 
 	memset(q, 0, sizeof(q));
 	q[0].sql = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
-	for (i = 0; i < 9; i++)
+	for (i = 0; i < 10; i++)
 		q[i + 1].sql = *sql[i];
-	q[10].sql = "COMMIT";
+	q[11].sql = "COMMIT";
 	e->phase = PH_LOADING;
-	if (db_run(e->db, q, 11, load_done_cb, e) < 0)
+	if (db_run(e->db, q, 12, load_done_cb, e) < 0)
 		e->phase = PH_INIT;
 }
 

@@ -15,6 +15,7 @@
 #include "mqtt.h"
 #include "store.h"
 #include "util.h"
+#include "z2m.h"
 
 #define DEAD_KEEP 65536 /* bytes of a rejected payload kept */
 
@@ -31,10 +32,11 @@ route_update_hold(struct engine *e)
 }
 
 /* Rejects a message: stored whole (base64) and announced on the deadletter
- * topic once stored. */
+ * topic once stored. show_topic = false keeps the topic out of the log (a
+ * zigbee2mqtt friendly name may hold a person's name). */
 void
-dead_letter(struct engine *e, const char *topic, const char *reason, const void *payload,
-	    size_t len, double now)
+route_dead(struct engine *e, const char *topic, const char *reason, const void *payload,
+	   size_t len, double now, bool show_topic)
 {
 	char esc[160];
 	struct pub p;
@@ -52,34 +54,57 @@ dead_letter(struct engine *e, const char *topic, const char *reason, const void 
 	/* an OwnTracks user name may be a person's name: not in the log */
 	if (strncmp(topic, "owntracks/", 10) == 0)
 		topic = "owntracks/+/+";
+	if (!show_topic) {
+		log_warn("event=dead_letter reason=\"%s\" topic_bytes=%zu bytes=%zu",
+			 reason, strlen(topic), len);
+		return;
+	}
 	log_warn("event=dead_letter reason=\"%s\" topic=\"%s\" bytes=%zu", reason,
 		 log_esc(esc, sizeof(esc), topic, strlen(topic)), len);
+}
+
+void
+dead_letter(struct engine *e, const char *topic, const char *reason, const void *payload,
+	    size_t len, double now)
+{
+	route_dead(e, topic, reason, payload, len, now, true);
 }
 
 static void
 route_event(struct engine *e, const char *topic, const char *dev_id, const void *payload,
 	    int len, double now)
 {
-	struct localtime_cw lt;
-	struct pend_ev pe;
+	struct devevent ev;
 	struct device *d;
 	const char *why;
-	char key[2 * ID_MAX + 2], esc[4 * ID_MAX + 8];
-	int prio;
 
 	if ((d = hmap_get(&e->w.devices, dev_id)) == NULL) {
 		dead_letter(e, topic, "unknown device", payload, (size_t)len, now);
 		return;
 	}
-	memset(&pe, 0, sizeof(pe));
-	if ((why = ingest_parse_event(payload, (size_t)len, &pe.ev)) != NULL) {
+	if ((why = ingest_parse_event(payload, (size_t)len, &ev)) != NULL) {
 		dead_letter(e, topic, why, payload, (size_t)len, now);
 		return;
 	}
-	if (route_limited(e, topic, d, (int)pe.ev.type, payload, len, now)) {
-		free(pe.ev.data);
+	if (route_limited(e, topic, d, (int)ev.type, payload, len, now)) {
+		free(ev.data);
 		return;
 	}
+	route_device_event(e, d, &ev, now);
+}
+
+/* A parsed event of a known device into the next batch (takes ev->data):
+ * native events and the edges of zigbee2mqtt fields alike. */
+void
+route_device_event(struct engine *e, struct device *d, struct devevent *ev, double now)
+{
+	struct localtime_cw lt;
+	struct pend_ev pe;
+	char key[2 * ID_MAX + 2], esc[4 * ID_MAX + 8];
+	int prio;
+
+	memset(&pe, 0, sizeof(pe));
+	pe.ev = *ev;
 	pe.ev.received = now;
 	snprintf(key, sizeof(key), "%s/%s", d->id, pe.ev.id);
 	if (hmap_get(&e->next->evkeys, key) != NULL) {
@@ -194,10 +219,15 @@ route_message_cb(void *arg, const char *topic, const void *payload, int len)
 	struct engine *e = arg;
 	char id[ID_MAX + 1];
 	double now = now_wall();
+	enum z2m_topic zt;
 
 	e->next->inbound++;
-	if (len > e->conf.payload_max) {
-		dead_letter(e, topic, "oversize", payload, (size_t)len, now);
+	/* A bridge's own retained lists (bridge/devices) are large, and
+	 * ignored; a friendly name may name a person: its topic is not logged. */
+	if (len > e->conf.payload_max &&
+	    (zt = z2m_topic_kind(e, topic)) != Z2M_T_IGNORE) {
+		route_dead(e, topic, "oversize", payload, (size_t)len, now,
+			   zt == Z2M_T_NONE);
 		return;
 	}
 	if (e->conf.owntracks && strncmp(topic, "owntracks/", 10) == 0) {
@@ -218,7 +248,8 @@ route_message_cb(void *arg, const char *topic, const void *payload, int len)
 		route_visit(e, topic, id, payload, len, now);
 		break;
 	default:
-		dead_letter(e, topic, "unknown topic", payload, (size_t)len, now);
+		if (!z2m_route(e, topic, payload, len, now))
+			dead_letter(e, topic, "unknown topic", payload, (size_t)len, now);
 		break;
 	}
 out:

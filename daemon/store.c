@@ -123,6 +123,16 @@ const char *const SQL_INSERT_AUDIT =
     "FROM jsonb_to_recordset($1::jsonb) AS x(at double precision, a text, r text, "
     "s text, p text, w text, i bigint, b text, c smallint, x text)";
 
+/* The last state of a zigbee2mqtt device's fields (and its battery), in the
+ * batch that carries the edges it caused. */
+const char *const SQL_UPSERT_Z2M =
+    "INSERT INTO z2m_state (device_id, field, value, seq, updated_at) "
+    "SELECT d, f, v, s, to_timestamp(at) "
+    "FROM jsonb_to_recordset($1::jsonb) AS x(d text, f text, v smallint, s bigint, "
+    "at double precision) "
+    "ON CONFLICT (device_id, field) DO UPDATE SET value = excluded.value, "
+    "seq = excluded.seq, updated_at = excluded.updated_at";
+
 const char *const SQL_MARK_HANDLED =
     "UPDATE events SET handled = true, incident_id = x.i "
     "FROM jsonb_to_recordset($1::jsonb) AS x(d text, e text, i bigint) "
@@ -145,7 +155,8 @@ const char *const SQL_LOAD_ELDERS =
     "FROM elders WHERE active";
 
 const char *const SQL_LOAD_DEVICES =
-    "SELECT id, kind, elder_id, coalesce(heartbeat_s, 0) FROM devices";
+    "SELECT id, kind, elder_id, coalesce(heartbeat_s, 0), "
+    "CASE WHEN ecosystem = 'zigbee2mqtt' THEN external_id END FROM devices";
 
 const char *const SQL_LOAD_STATIONS =
     "SELECT id, kind, lat, lon, capacity, on_duty, area_code, "
@@ -181,6 +192,8 @@ const char *const SQL_LOAD_UNHANDLED =
     "SELECT device_id, event_id, type, state, coalesce(extract(epoch from ts), 0), "
     "extract(epoch from received_at), coalesce(battery, -1) "
     "FROM events WHERE NOT handled ORDER BY seq";
+
+const char *const SQL_LOAD_Z2M = "SELECT device_id, field, value, seq FROM z2m_state";
 
 /* Adds a timestamp, or JSON null for 0 (unset). */
 static void
@@ -476,6 +489,8 @@ store_load_devices(struct world *w, PGresult *r)
 		str_copy(d->elder_id, PQgetvalue(r, i, 2), sizeof(d->elder_id));
 		d->heartbeat_s = atoi(PQgetvalue(r, i, 3));
 		d->elder = hmap_get(&w->elders, d->elder_id);
+		free(d->z2m_name);
+		d->z2m_name = PQgetisnull(r, i, 4) ? NULL : xstrdup(PQgetvalue(r, i, 4));
 	}
 }
 

@@ -31,6 +31,7 @@ extern const char *const SQL_INSERT_HISTORY;
 extern const char *const SQL_MARK_HANDLED;
 extern const char *const SQL_INSERT_VISITS;
 extern const char *const SQL_INSERT_AUDIT;
+extern const char *const SQL_UPSERT_Z2M;
 
 extern const char *const SQL_LOAD_ELDERS;
 extern const char *const SQL_LOAD_DEVICES;
@@ -40,6 +41,7 @@ extern const char *const SQL_LOAD_INCIDENTS;
 extern const char *const SQL_LOAD_OFFERS;
 extern const char *const SQL_LOAD_MAXID;
 extern const char *const SQL_LOAD_UNHANDLED;
+extern const char *const SQL_LOAD_Z2M;
 
 /* Row builders: each returns a new JSON object for one jsonb_to_recordset row. */
 json_t *store_event_row(const char *device_id, const struct devevent *ev, double received,

@@ -107,6 +107,7 @@ id_key_file = $WORK/key
 [http]
 listen = 127.0.0.1:$HTTP_PORT
 ${EXTRA_CONF:-}
+${EXTRA_INI:-}
 INI
 }
 
@@ -1302,6 +1303,222 @@ for k in range(0, len(lines), 100):
 	expect_eq 0 "$(sql "SELECT count(*) FROM events WHERE device_id <> 'D4' AND event_id LIKE 'f-%'")" "flood events of other devices" || return 1
 }
 
+# --- zigbee2mqtt bridges (SPEC §3) ------------------------------------------
+# Two bridge bases per scenario; the devices are imported after start and
+# loaded by SIGHUP, as an operator would add them. A friendly name may hold
+# spaces, Chinese and '/', and may name a person: it must never be logged.
+Z_SMOKE='张家 客厅/烟感'
+ZPROBE=0
+
+zpub() { # topic payload
+	mosquitto_pub -h 127.0.0.1 -p "$CW_MQ_PORT" -q 1 -t "$1" -m "$2"
+}
+
+# Every message published before it has been committed: a native heartbeat
+# behind them, acknowledged.
+z2m_probe() {
+	local id=zp-$((++ZPROBE))
+	pub dev/D1/event "{\"id\":\"$id\",\"type\":\"heartbeat\"}"
+	wait_msg 5 dev/D1/ack "\"id\":\"$id\"" || return 1
+}
+
+z2m_begin() { # name [devices.csv rows...]
+	local name=$1 row
+	shift
+	EXTRA_INI="[mqtt]
+z2m_base = z$((SEQ + 1))a, z$((SEQ + 1))b" scenario_begin "$name" || return 1
+	ZA=z${SEQ}a
+	ZB=z${SEQ}b
+	{
+		echo 'id,kind,elder_id,ecosystem,external_id,heartbeat_s'
+		for row in "$@"; do echo "$row"; done
+	} >"$SDIR/z2m.csv"
+	"$CLI_BIN" -c "$CONF" import devices "$SDIR/z2m.csv" >/dev/null || die "import of zigbee2mqtt devices" || return 1
+	kill -HUP "$DAEMON_PID"
+	wait_until 5 "the reload" grep -q 'event=reference_reloaded' "$SDIR/daemon.log" || return 1
+}
+
+z2m_restart() {
+	daemon_kill KILL
+	daemon_start "$(grep -c 'event=ready' "$SDIR/daemon.log")"
+}
+
+z2m_no_names_logged() {
+	if grep -E -q '客厅|烟感|紧急|nobody' "$SDIR/daemon.log"; then
+		die "a friendly name in the daemon log: $(grep -m1 -E '客厅|烟感|紧急|nobody' "$SDIR/daemon.log")"
+		return 1
+	fi
+}
+
+# smoke: the first state is kept, true raises a P1 offer, a repeat raises
+# nothing, false clears; kill -9 while it is true: the restart does not
+# raise it again and does not miss the next edge.
+s_z2m_smoke_edges() {
+	z2m_begin z2m-smoke "Z1,smoke,E1,zigbee2mqtt,$Z_SMOKE," || return 1
+	zpub "$ZA/$Z_SMOKE" '{"smoke":false,"battery":90,"linkquality":120}'
+	wait_sql 5 "SELECT field || ':' || value FROM z2m_state WHERE device_id='Z1' ORDER BY field" "battery:90
+smoke:0" || return 1
+	expect_eq 0 "$(sql "SELECT count(*) FROM events WHERE device_id='Z1'")" "events of an idle first state" || return 1
+	zpub "$ZA/$Z_SMOKE" '{"smoke":true,"battery":90,"linkquality":117}'
+	wait_msg 5 dispatch/V1 '"offer":1' || return 1
+	wait_msg 5 dispatch/V1 '"type":"smoke"' || return 1
+	wait_msg 5 dispatch/V1 '"alarm":"z2m-smoke-1"' || return 1
+	expect_eq "smoke:1:alarm" "$(sql "SELECT i.type || ':' || i.priority || ':' || e.state FROM incidents i JOIN events e ON e.incident_id = i.id WHERE e.event_id = 'z2m-smoke-1'")" "incident of the edge" || return 1
+	# zigbee2mqtt re-sends the whole state on every change
+	zpub "$ZA/$Z_SMOKE" '{"smoke":true,"battery":89,"linkquality":90}'
+	z2m_probe || return 1
+	expect_eq 1 "$(sql "SELECT count(*) FROM events WHERE device_id='Z1'")" "events after a repeated true" || return 1
+	expect_eq 89 "$(sql "SELECT value FROM z2m_state WHERE device_id='Z1' AND field='battery'")" "battery recorded" || return 1
+	# each restart must know the last state and its number: the first
+	# message after it is an edge (not a first sight), or a repeat
+	z2m_restart || return 1
+	zpub "$ZA/$Z_SMOKE" '{"smoke":false,"battery":89}'
+	wait_sql 5 "SELECT state FROM events WHERE device_id='Z1' AND event_id='z2m-smoke-2'" clear || return 1
+	z2m_restart || return 1
+	zpub "$ZA/$Z_SMOKE" '{"smoke":true,"battery":88}'
+	wait_sql 5 "SELECT state FROM events WHERE device_id='Z1' AND event_id='z2m-smoke-3'" alarm || return 1
+	z2m_restart || return 1
+	zpub "$ZA/$Z_SMOKE" '{"smoke":true,"battery":88,"linkquality":91}'
+	z2m_probe || return 1
+	expect_eq 3 "$(sql "SELECT count(*) FROM events WHERE device_id='Z1'")" "events: raise, clear, raise; no re-raise" || return 1
+	expect_eq 1 "$(sql "SELECT count(*) FROM incidents")" "incidents (the raise joins the open one)" || return 1
+	z2m_no_names_logged || return 1
+}
+
+# kill -9 after the orphaned transaction committed the edge and its state,
+# before the PUBACK: the broker redelivers; the loaded state makes the copy
+# a repeat. One event, one incident, one offer.
+s_z2m_redelivery() {
+	z2m_begin z2m-redeliver "Z1,smoke,E1,zigbee2mqtt,$Z_SMOKE," || return 1
+	lock_events || return 1
+	zpub "$ZA/$Z_SMOKE" '{"smoke":true,"battery":70}'
+	wait_until 10 "the daemon's insert to wait for the lock" lock_waiting || return 1
+	daemon_kill KILL
+	unlock_events
+	wait_sql 10 "SELECT count(*) FROM z2m_state WHERE device_id='Z1' AND field='smoke' AND value=1" 1 || return 1
+	note "ok: edge and state committed by the orphaned backend, not acknowledged"
+	daemon_start "$(grep -c 'event=ready' "$SDIR/daemon.log")" || return 1
+	wait_msg 10 dispatch/V1 '"offer":1' || return 1
+	z2m_probe || return 1
+	expect_eq 1 "$(sql "SELECT count(*) FROM events WHERE device_id='Z1'")" "events stored" || return 1
+	expect_eq 1 "$(sql "SELECT count(*) FROM incidents")" "incidents" || return 1
+	expect_eq 1 "$(count_msgs 'dispatch/V[0-9]' '"offer"')" "offer messages" || return 1
+	# kill -9 before the commit: the redelivered copy gets the same event id
+	lock_events || return 1
+	zpub "$ZA/$Z_SMOKE" '{"smoke":false,"battery":70}'
+	wait_until 10 "the daemon's insert to wait for the lock" lock_waiting || return 1
+	daemon_kill KILL
+	sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO events%'" >/dev/null
+	unlock_events
+	expect_eq 0 "$(sql "SELECT count(*) FROM events WHERE event_id='z2m-smoke-2'")" "the clear before restart" || return 1
+	daemon_start "$(grep -c 'event=ready' "$SDIR/daemon.log")" || return 1
+	wait_sql 10 "SELECT count(*) FROM events WHERE device_id='Z1' AND event_id='z2m-smoke-2' AND state='clear'" 1 || return 1
+	z2m_probe || return 1
+	expect_eq 2 "$(sql "SELECT count(*) FROM events WHERE device_id='Z1'")" "events after both kills" || return 1
+}
+
+# Names that are unknown, the bridge's own tree, /set, availability in both
+# forms on both bases, a battery_low ticket, an SOS press and a door.
+s_z2m_topics() {
+	z2m_begin z2m-topics "Z1,smoke,E1,zigbee2mqtt,$Z_SMOKE," \
+		"Z2,sos_button,E2,zigbee2mqtt,刘家/紧急 按钮," \
+		"Z3,water_leak,E2,zigbee2mqtt,刘家 厨房/水浸," \
+		"Z4,door,E2,zigbee2mqtt,door-east," || return 1
+	zpub "$ZA/nobody here/烟感" '{"smoke":true}'
+	wait_msg 5 deadletter '"reason":"unknown device"' || return 1
+	wait_sql 5 "SELECT count(*) FROM dead_letters WHERE reason='unknown device'" 1 || return 1
+	# the bridge's tree, however large, and commands from other clients
+	zpub "$ZA/bridge/state" '{"state":"online"}'
+	head -c 20000 /dev/zero | tr '\0' 'x' | sed 's/^/[{"friendly_name":"/; s/$/"}]/' >"$SDIR/devices.json"
+	mosquitto_pub -h 127.0.0.1 -p "$CW_MQ_PORT" -q 1 -t "$ZB/bridge/devices" -f "$SDIR/devices.json"
+	zpub "$ZA/$Z_SMOKE/set" '{"smoke":true}'
+	zpub "$ZA/$Z_SMOKE/get" '{"smoke":""}'
+	zpub "$ZA/$Z_SMOKE" 'not json'
+	zpub "$ZA/刘家/紧急 按钮/action" emergency
+	mosquitto_pub -h 127.0.0.1 -p "$CW_MQ_PORT" -q 1 -t "$ZA/$Z_SMOKE" -f "$SDIR/devices.json"
+	z2m_probe || return 1
+	expect_eq "bad json,oversize,unknown device" "$(sql "SELECT string_agg(reason, ',' ORDER BY reason) FROM dead_letters")" "dead letters" || return 1
+	expect_eq 0 "$(sql "SELECT count(*) FROM events WHERE device_id LIKE 'Z%'")" "events from ignored topics" || return 1
+	# availability: legacy plain text and the JSON form, on both bases
+	zpub "$ZA/$Z_SMOKE/availability" offline
+	wait_sql 5 "SELECT online FROM devices WHERE id='Z1'" f || return 1
+	zpub "$ZA/$Z_SMOKE/availability" '{"state":"online"}'
+	wait_sql 5 "SELECT online FROM devices WHERE id='Z1'" t || return 1
+	zpub "$ZB/door-east/availability" '{"state":"offline"}'
+	wait_sql 5 "SELECT online FROM devices WHERE id='Z4'" f || return 1
+	zpub "$ZB/door-east/availability" online
+	wait_sql 5 "SELECT online FROM devices WHERE id='Z4'" t || return 1
+	# battery_low: a priority-3 ticket for the station, no volunteer
+	zpub "$ZA/刘家 厨房/水浸" '{"water_leak":false,"battery_low":true,"battery":4}'
+	wait_msg 5 dispatch/S_HOME '"ticket":true' || return 1
+	wait_sql 5 "SELECT kind || ':' || priority || ':' || type FROM incidents" ticket:3:low_battery || return 1
+	expect_eq 0 "$(count_msgs 'dispatch/V' .)" "messages to volunteers" || return 1
+	# an SOS press, then the same press again later: two alarms
+	zpub "$ZA/刘家/紧急 按钮" '{"action":"emergency","battery":80}'
+	wait_msg 5 dispatch/V1 '"type":"sos"' || return 1
+	zpub "$ZA/刘家/紧急 按钮" '{"action":"emergency","battery":80}'
+	wait_sql 5 "SELECT string_agg(event_id, ',' ORDER BY event_id) FROM events WHERE device_id='Z2'" z2m-sos_action-1,z2m-sos_action-2 || return 1
+	# a door on the second base: contact false is open
+	zpub "$ZB/door-east" '{"contact":true}'
+	zpub "$ZB/door-east" '{"contact":false}'
+	wait_sql 5 "SELECT type || ':' || state FROM events WHERE device_id='Z4'" door:alarm || return 1
+	z2m_no_names_logged || return 1
+	kill -0 "$DAEMON_PID" || die "daemon died" || return 1
+}
+
+# The converter corpus (tests/fixtures/z2m/corpus.jsonl): one device per
+# model, its payloads in order; each model raises the event types of its
+# alarm fields, and no life alarm it does not have.
+s_z2m_corpus() {
+	local corpus=$top_srcdir/tests/fixtures/z2m/corpus.jsonl rows=() m i=0
+	mapfile -t models < <(python3 -c 'import json,sys
+seen=[]
+for l in open(sys.argv[1]):
+    m=json.loads(l)["model"]
+    if m not in seen: seen.append(m); print(m)' "$corpus")
+	for m in "${models[@]}"; do
+		rows+=("ZC$((++i)),hub,E2,zigbee2mqtt,corpus/$m,")
+	done
+	z2m_begin z2m-corpus "${rows[@]}" || return 1
+	python3 - "$corpus" "$SDIR/corpus" <<'PY'
+import json, os, sys
+os.makedirs(sys.argv[2], exist_ok=True)
+for l in open(sys.argv[1]):
+    j = json.loads(l)
+    name = j["model"].replace("/", "_")
+    with open(os.path.join(sys.argv[2], name), "a") as f:
+        f.write(json.dumps(j["payload"], ensure_ascii=False) + "\n")
+PY
+	for m in "${models[@]}"; do
+		mosquitto_pub -h 127.0.0.1 -p "$CW_MQ_PORT" -q 1 -t "$ZA/corpus/$m" -l <"$SDIR/corpus/${m//\//_}" || return 1
+	done
+	z2m_probe || return 1
+	expect_eq 0 "$(sql "SELECT count(*) FROM dead_letters")" "dead letters from the corpus" || return 1
+	sql "SELECT d.external_id, string_agg(DISTINCT e.type, ',') FROM devices d LEFT JOIN events e ON e.device_id = d.id AND e.state = 'alarm' WHERE d.id LIKE 'ZC%' GROUP BY 1" >"$SDIR/raised.txt"
+	python3 - "$corpus" "$SDIR/raised.txt" <<'PY' || return 1
+import json, sys
+expect = {}
+for l in open(sys.argv[1]):
+    j = json.loads(l)
+    expect["corpus/" + j["model"]] = set(j["expect"])
+raised = {}
+for l in open(sys.argv[2]):
+    name, _, types = l.rstrip("\n").partition("|")
+    raised[name] = set(t for t in types.split(",") if t)
+life = {"sos", "fall", "smoke", "gas", "co"}
+bad = 0
+for name, want in expect.items():
+    got = raised.get(name, set())
+    if not want <= got or (got & life) - want:
+        print("    FAIL: %s expected %s, raised %s" % (name, sorted(want), sorted(got)))
+        bad += 1
+print("    ok: %d models, %d lines replayed; %d raised what they should" % (
+    len(expect), sum(1 for _ in open(sys.argv[1])), len(expect) - bad))
+sys.exit(1 if bad else 0)
+PY
+	kill -0 "$DAEMON_PID" || die "daemon died" || return 1
+}
+
 # --- main ------------------------------------------------------------------
 
 if ! setup; then
@@ -1350,6 +1567,10 @@ run "a door by day raises nothing" s_door_by_day
 run "skills: fall prefers first_aid; a missing skill falls back" s_skills_prefer
 run "skills: require offers nobody without the skill" s_skills_require
 run "flood: 2,000 events/s from one device; another SOS within 1 s" s_flood_control
+run "zigbee2mqtt: smoke edges, a repeat, a clear, kill -9 and restart" s_z2m_smoke_edges
+run "zigbee2mqtt: redelivery after kill -9 stored once" s_z2m_redelivery
+run "zigbee2mqtt: unknown names, bridge tree, availability, ticket, SOS, door" s_z2m_topics
+run "zigbee2mqtt: the converter corpus raises what each model should" s_z2m_corpus
 
 echo
 if ((fail > 0)); then
