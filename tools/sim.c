@@ -46,6 +46,8 @@ struct sim_device {
 	char id[SIM_ID_MAX + 1];
 	char kind[SIM_KIND_MAX];
 	char elder[SIM_ID_MAX + 1];
+	int heartbeat_s; /* 0: not supervised */
+	double next_hb;	 /* monotonic: its next quiet heartbeat */
 };
 
 enum sim_timer_kind { TIMER_REPLY, TIMER_ARRIVED, TIMER_DONE, TIMER_CLEAR };
@@ -106,6 +108,7 @@ struct sim {
 	struct sim_seen seen[SIM_SEEN_OFFERS];
 	size_t seen_next;
 	unsigned long n_events, n_alarms, n_offers, n_replies, n_acks, n_dead, n_dropped;
+	unsigned long n_heartbeats; /* quiet ones of supervised devices */
 	unsigned long n_published, n_puback;
 };
 
@@ -170,7 +173,7 @@ sim_load_devices(struct sim *s)
 {
 	char path[1024], err[CSV_ERR_MAX], *text;
 	struct csv_reader r;
-	int n, cid, ckind, celder, rc = -1;
+	int n, cid, ckind, celder, chb, rc = -1;
 	size_t len, cap = 0, skipped = 0;
 
 	snprintf(path, sizeof(path), "%s/devices.csv", s->sample);
@@ -187,6 +190,7 @@ sim_load_devices(struct sim *s)
 	cid = n > 0 ? csv_column(&r, "id") : -1;
 	ckind = n > 0 ? csv_column(&r, "kind") : -1;
 	celder = n > 0 ? csv_column(&r, "elder_id") : -1;
+	chb = n > 0 ? csv_column(&r, "heartbeat_s") : -1; /* optional */
 	if (n < 0) {
 		fprintf(stderr, "cw-sim: %s:%d: %s\n", path, r.err_line, r.err);
 		goto out;
@@ -220,6 +224,12 @@ sim_load_devices(struct sim *s)
 		str_copy(d->id, f[cid], sizeof(d->id));
 		str_copy(d->kind, f[ckind], sizeof(d->kind));
 		str_copy(d->elder, f[celder], sizeof(d->elder));
+		d->heartbeat_s = chb >= 0 && r.nfields > chb ? atoi(f[chb]) : 0;
+		if (d->heartbeat_s < 0)
+			d->heartbeat_s = 0;
+		/* spread over the first interval, as devices switched on at
+		 * random times would be */
+		d->next_hb = now_mono() + sim_uniform(s) * 0.9 * d->heartbeat_s;
 	}
 	if (n < 0) {
 		fprintf(stderr, "cw-sim: %s:%d: %s\n", path, r.err_line, r.err);
@@ -369,6 +379,32 @@ sim_timer_add(struct sim *s, const struct sim_timer *t)
 
 /* Publishes one device event for device d: type, or a kind-typical mix when
  * type is NULL. Lock held. */
+/* A supervised device's regular heartbeat, as real devices send them so that
+ * the daemon does not find them silent: quiet (counted, not printed). */
+static void
+sim_heartbeats(struct sim *s, double now)
+{
+	char topic[SIM_TOPIC_MAX], payload[SIM_PAYLOAD_MAX], ts[80];
+	size_t i;
+
+	for (i = 0; i < s->ndevices; i++) {
+		struct sim_device *d = &s->devices[i];
+
+		if (d->heartbeat_s <= 0 || now < d->next_hb)
+			continue;
+		/* a little early each time: well inside 1.5 x heartbeat_s */
+		d->next_hb = now + d->heartbeat_s * (0.8 + 0.15 * sim_uniform(s));
+		sim_ts_format(now_wall(), ts, sizeof(ts));
+		snprintf(topic, sizeof(topic), "%s/dev/%s/event", s->prefix, d->id);
+		snprintf(payload, sizeof(payload),
+			 "{\"id\":\"hb-%" PRIu64 "-%" PRIu64 "\",\"type\":\"heartbeat\","
+			 "\"ts\":\"%s\",\"battery\":%d}",
+			 s->seed, ++s->counter, ts, 40 + (int)(sim_uniform(s) * 60));
+		sim_publish(s, topic, payload);
+		s->n_heartbeats++;
+	}
+}
+
 static void
 sim_send_event(struct sim *s, size_t di, const char *type, bool clear)
 {
@@ -688,6 +724,10 @@ sim_on_ack(struct sim *s, const char *topic, const void *payload, int len)
 	}
 	sim_json_str(o, "id", id, sizeof(id));
 	inc = json_object_get(o, "incident");
+	if (strncmp(id, "hb-", 3) == 0) { /* a quiet heartbeat's: not printed */
+		json_decref(o);
+		return;
+	}
 	if (json_is_integer(inc))
 		sim_say("ACK", "%s %s (incident %lld)", dev, id,
 			(long long)json_integer_value(inc));
@@ -1000,6 +1040,8 @@ main(int argc, char **argv)
 		if (period > 0 && next_ev < now)
 			next_ev =
 			    now + period; /* fell behind (e.g. while disconnected) */
+		if (s->connected)
+			sim_heartbeats(s, now);
 		sim_timers_run(s, now);
 		pthread_mutex_unlock(&s->lock);
 		nanosleep(&step, NULL);
@@ -1022,10 +1064,11 @@ main(int argc, char **argv)
 	mosquitto_loop_stop(s->mosq, false);
 out:
 	pthread_mutex_lock(&s->lock);
-	printf("cw-sim: %lu events (%lu alarms), %lu offers, %lu replies, %lu acks, "
-	       "%lu dead letters, %lu actions dropped, %zu pending\n",
-	       s->n_events, s->n_alarms, s->n_offers, s->n_replies, s->n_acks, s->n_dead,
-	       s->n_dropped, s->ntimers);
+	printf("cw-sim: %lu events (%lu alarms), %lu quiet heartbeats, %lu offers, "
+	       "%lu replies, %lu acks, %lu dead letters, %lu actions dropped, "
+	       "%zu pending\n",
+	       s->n_events, s->n_alarms, s->n_heartbeats, s->n_offers, s->n_replies,
+	       s->n_acks, s->n_dead, s->n_dropped, s->ntimers);
 	pthread_mutex_unlock(&s->lock);
 	mosquitto_destroy(s->mosq);
 	mosquitto_lib_cleanup();
