@@ -1,5 +1,6 @@
 /* report.c - `carewatch report visit-rate`: the monthly visit rate (SPEC §6)
- * computed in PostgreSQL by report_visit_rate_json() (sql/008_reports.sql),
+ * computed in PostgreSQL by report_visit_rate_json() (sql/008_reports.sql,
+ * through common/report.c's statement, the one the daemon's API runs),
  * printed as a table, CSV for a Chinese Excel, or JSON */
 #include "config.h"
 
@@ -14,13 +15,10 @@
 #include <jansson.h>
 
 #include "cli.h"
+#include "report.h"
 #include "util.h"
 
 enum rformat { RF_TABLE, RF_CSV, RF_JSON };
-
-static const char SQL_VISIT_RATE[] =
-    "SELECT jsonb_pretty(report_visit_rate_json($1::date, $2, $3, $4, $5::text[],"
-    " $6::text[], $7::text[], $8::int, $9::int, $10::boolean))";
 
 static void
 report_usage(FILE *f)
@@ -34,52 +32,6 @@ report_usage(FILE *f)
 		   "  -o FILE     write there instead of standard output\n"
 		   "The target rule is the configuration's [reports] keys; the report\n"
 		   "states their visit_rule_version.\n");
-}
-
-/* "a, b ,c" -> "{a,b,c}"; names are [a-z0-9_] only. -1 on anything else. */
-static int
-pg_array(const char *list, char *out, size_t len)
-{
-	size_t o = 0;
-	const char *p = list;
-	bool first = true;
-
-	if (len < 3)
-		return -1;
-	out[o++] = '{';
-	while (*p != '\0') {
-		while (*p == ' ' || *p == '\t' || *p == ',')
-			p++;
-		if (*p == '\0')
-			break;
-		if (!first)
-			out[o++] = ',';
-		first = false;
-		while (*p != '\0' && *p != ',' && *p != ' ' && *p != '\t') {
-			if (!(islower((unsigned char)*p) || isdigit((unsigned char)*p) ||
-			      *p == '_'))
-				return -1;
-			if (o + 3 > len)
-				return -1;
-			out[o++] = *p++;
-		}
-	}
-	out[o++] = '}';
-	out[o] = '\0';
-	return 0;
-}
-
-/* YYYY-MM -> YYYY-MM-01, or -1. */
-static int
-parse_month(const char *s, char *out, size_t len)
-{
-	int y, m, n = 0;
-
-	if (sscanf(s, "%4d-%2d%n", &y, &m, &n) != 2 || s[n] != '\0' || strlen(s) != 7 ||
-	    y < 1900 || y > 2999 || m < 1 || m > 12)
-		return -1;
-	snprintf(out, len, "%04d-%02d-01", y, m);
-	return 0;
 }
 
 static const char *
@@ -284,9 +236,8 @@ visit_rate(struct cli *cli, int argc, char **argv)
 					     {NULL, 0, NULL, 0}};
 	const char *month = NULL, *by = "village", *out_path = NULL, *enc = "utf-8";
 	enum rformat fmt = RF_TABLE;
-	char first[16], special[CONF_STR_MAX + 2], econ[CONF_STR_MAX + 2],
-	    with[CONF_STR_MAX + 2], age[16], cap[16], line[512];
-	const char *params[10];
+	char first[16], rule[4 * CONF_STR_MAX], line[512];
+	const char *params[4], *tz[1];
 	PGconn *c;
 	PGresult *r;
 	json_t *doc;
@@ -338,12 +289,11 @@ visit_rate(struct cli *cli, int argc, char **argv)
 		report_usage(stderr);
 		return 2;
 	}
-	if (parse_month(month, first, sizeof(first)) < 0) {
+	if (report_parse_month(month, first, sizeof(first)) < 0) {
 		fprintf(stderr, "carewatch: --month takes YYYY-MM\n");
 		return 2;
 	}
-	if (strcmp(by, "county") != 0 && strcmp(by, "township") != 0 &&
-	    strcmp(by, "village") != 0) {
+	if (!report_by_ok(by)) {
 		fprintf(stderr, "carewatch: --by takes county, township or village\n");
 		return 2;
 	}
@@ -355,28 +305,25 @@ visit_rate(struct cli *cli, int argc, char **argv)
 		fprintf(stderr, "carewatch: --encoding applies to --format csv\n");
 		return 2;
 	}
-	if (pg_array(cli->conf.visit_special, special, sizeof(special)) < 0 ||
-	    pg_array(cli->conf.visit_economic, econ, sizeof(econ)) < 0 ||
-	    pg_array(cli->conf.visit_with, with, sizeof(with)) < 0) {
-		fprintf(stderr, "carewatch: [reports] visit_special, visit_economic and "
-				"visit_with take comma-separated category names\n");
+	if (report_rule_json(&cli->conf, rule, sizeof(rule), line, sizeof(line)) < 0) {
+		fprintf(stderr, "carewatch: %s\n", line);
 		return 1;
 	}
-	snprintf(age, sizeof(age), "%d", cli->conf.visit_min_age);
-	snprintf(cap, sizeof(cap), "%d", cli->conf.visit_min_capability);
 	params[0] = first;
-	params[1] = cli->conf.timezone;
-	params[2] = by;
-	params[3] = cli->conf.visit_rule_version;
-	params[4] = special;
-	params[5] = econ;
-	params[6] = with;
-	params[7] = cap;
-	params[8] = age;
-	params[9] = cli->conf.visit_phone_counts ? "true" : "false";
+	params[1] = by;
+	params[2] = ""; /* the command line sees the whole database */
+	params[3] = rule;
+	tz[0] = cli->conf.timezone;
 	if ((c = cli_connect(cli)) == NULL)
 		return 1;
-	r = PQexecParams(c, SQL_VISIT_RATE, 10, NULL, params, NULL, NULL, 0);
+	/* the month is in the configured zone, whatever the server's is */
+	r = PQexecParams(c, "SELECT set_config('TimeZone', $1, false)", 1, NULL, tz, NULL,
+			 NULL, 0);
+	if (PQresultStatus(r) == PGRES_TUPLES_OK) {
+		PQclear(r);
+		r = PQexecParams(c, REPORT_SQL_VISIT_RATE, 4, NULL, params, NULL, NULL,
+				 0);
+	}
 	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
 		fprintf(stderr, "carewatch: visit-rate report: %s\n",
 			cli_one_line(PQresultErrorMessage(r), line, sizeof(line)));

@@ -28,45 +28,52 @@ CREATE INDEX IF NOT EXISTS visits_at ON visits (at);
 -- p_month is the first day of the month; the month runs from its local
 -- midnight to the next month's local midnight in p_tz.
 CREATE OR REPLACE FUNCTION report_visit_targets(
-	p_month date, p_tz text, p_always text[], p_economic text[], p_with text[],
-	p_min_capability int, p_min_age int, p_phone_counts boolean)
+	p_month date, p_tz text, p_scope text, p_rule jsonb)
 RETURNS TABLE (elder_id text, name text, village char(12), township char(12),
 	       county char(12), station_id text, consent boolean, reasons text[],
 	       visited boolean, last_visit date)
 LANGUAGE sql STABLE AS $$
-WITH m AS (
+WITH r AS (
+	SELECT ARRAY(SELECT jsonb_array_elements_text(p_rule->'special')) AS special,
+	       ARRAY(SELECT jsonb_array_elements_text(p_rule->'economic')) AS economic,
+	       ARRAY(SELECT jsonb_array_elements_text(p_rule->'with')) AS with_any,
+	       (p_rule->>'min_age')::int AS min_age,
+	       (p_rule->>'min_capability')::int AS min_capability,
+	       (p_rule->>'phone_counts')::boolean AS phone_counts
+), m AS (
 	SELECT p_month AS first_day,
 	       (p_month + interval '1 month' - interval '1 day')::date AS last_day,
 	       (p_month::timestamp) AT TIME ZONE p_tz AS t0,
 	       ((p_month + interval '1 month')::timestamp) AT TIME ZONE p_tz AS t1
 ), e AS (
 	SELECT el.*,
-	       el.birth_date + make_interval(years => p_min_age) <= m.last_day AS old,
-	       coalesce(el.capability_level >= p_min_capability, false) AS incapable
-	FROM elders el, m
+	       el.birth_date + make_interval(years => r.min_age) <= m.last_day AS old,
+	       coalesce(el.capability_level >= r.min_capability, false) AS incapable
+	FROM elders el, m, r
 	WHERE el.registered_on <= m.last_day
+	  AND el.area_code LIKE p_scope || '%'
 	  AND (el.deactivated_on IS NULL OR el.deactivated_on >= m.first_day)
 ), t AS (
 	SELECT e.*
-	FROM e
-	WHERE e.categories && p_always
-	   OR (e.categories && p_economic
-	       AND (e.categories && p_with OR e.old OR e.incapable))
+	FROM e, r
+	WHERE e.categories && r.special
+	   OR (e.categories && r.economic
+	       AND (e.categories && r.with_any OR e.old OR e.incapable))
 )
 SELECT t.id, t.name, v.code, tw.code, c.code, t.station_id, t.visit_consent,
        ARRAY(SELECT x FROM unnest(t.categories) x
-	     WHERE x = ANY (p_always) OR x = ANY (p_economic) OR x = ANY (p_with)
+	     WHERE x = ANY (r.special) OR x = ANY (r.economic) OR x = ANY (r.with_any)
 	     ORDER BY x)
-	   || CASE WHEN t.old THEN ARRAY['age_' || p_min_age || '_plus'] ELSE '{}' END
-	   || CASE WHEN t.incapable THEN ARRAY['capability_' || p_min_capability || '_plus']
+	   || CASE WHEN t.old THEN ARRAY['age_' || r.min_age || '_plus'] ELSE '{}' END
+	   || CASE WHEN t.incapable THEN ARRAY['capability_' || r.min_capability || '_plus']
 		   ELSE '{}' END,
        EXISTS (SELECT 1 FROM visits vi
 	       WHERE vi.elder_id = t.id AND vi.at >= m.t0 AND vi.at < m.t1
-		 AND (vi.in_person OR (p_phone_counts AND vi.kind = 'phone'))),
+		 AND (vi.in_person OR (r.phone_counts AND vi.kind = 'phone'))),
        (SELECT (max(vi.at) AT TIME ZONE p_tz)::date FROM visits vi
 	WHERE vi.elder_id = t.id AND vi.at < m.t1
-	  AND (vi.in_person OR (p_phone_counts AND vi.kind = 'phone')))
-FROM t CROSS JOIN m
+	  AND (vi.in_person OR (r.phone_counts AND vi.kind = 'phone')))
+FROM t CROSS JOIN m CROSS JOIN r
 JOIN areas v ON v.code = t.area_code
 LEFT JOIN areas tw ON tw.code = v.parent_code
 LEFT JOIN areas c ON c.code = tw.parent_code
@@ -77,8 +84,7 @@ $$;
 -- visits (visit_consent = no). Rates are visited / target to 4 places, NULL
 -- when there is no target.
 CREATE OR REPLACE FUNCTION report_visit_areas(
-	p_month date, p_tz text, p_always text[], p_economic text[], p_with text[],
-	p_min_capability int, p_min_age int, p_phone_counts boolean)
+	p_month date, p_tz text, p_scope text, p_rule jsonb)
 RETURNS TABLE (level text, code char(12), name text, parent char(12),
 	       target bigint, visited bigint, rate numeric,
 	       target_consenting bigint, visited_consenting bigint,
@@ -91,8 +97,7 @@ WITH g AS (
 	       count(*) FILTER (WHERE t.visited) AS visited,
 	       count(*) FILTER (WHERE t.consent) AS target_c,
 	       count(*) FILTER (WHERE t.consent AND t.visited) AS visited_c
-	FROM report_visit_targets(p_month, p_tz, p_always, p_economic, p_with,
-				  p_min_capability, p_min_age, p_phone_counts) t
+	FROM report_visit_targets(p_month, p_tz, p_scope, p_rule) t
 	GROUP BY ROLLUP (t.county, t.township, t.village)
 )
 SELECT CASE g.gr WHEN 0 THEN 'village' WHEN 1 THEN 'township' WHEN 3 THEN 'county'
@@ -112,8 +117,7 @@ $$;
 
 -- Rates per category (an elder with two counts in both).
 CREATE OR REPLACE FUNCTION report_visit_categories(
-	p_month date, p_tz text, p_always text[], p_economic text[], p_with text[],
-	p_min_capability int, p_min_age int, p_phone_counts boolean)
+	p_month date, p_tz text, p_scope text, p_rule jsonb)
 RETURNS TABLE (category text, target bigint, visited bigint, rate numeric,
 	       target_consenting bigint, visited_consenting bigint,
 	       rate_consenting numeric)
@@ -124,8 +128,7 @@ SELECT r.cat, count(*), count(*) FILTER (WHERE t.visited),
        count(*) FILTER (WHERE t.consent AND t.visited),
        round((count(*) FILTER (WHERE t.consent AND t.visited))::numeric
 	     / nullif(count(*) FILTER (WHERE t.consent), 0), 4)
-FROM report_visit_targets(p_month, p_tz, p_always, p_economic, p_with,
-			  p_min_capability, p_min_age, p_phone_counts) t,
+FROM report_visit_targets(p_month, p_tz, p_scope, p_rule) t,
      unnest(t.reasons) AS r(cat)
 GROUP BY r.cat
 ORDER BY r.cat
@@ -134,58 +137,53 @@ $$;
 -- The target elders not visited in the month, the list a township works
 -- from: no id number, phone number or address.
 CREATE OR REPLACE FUNCTION report_visit_missing(
-	p_month date, p_tz text, p_always text[], p_economic text[], p_with text[],
-	p_min_capability int, p_min_age int, p_phone_counts boolean)
+	p_month date, p_tz text, p_scope text, p_rule jsonb)
 RETURNS TABLE (elder_id text, name text, village char(12), village_name text,
 	       township char(12), station_id text, station_name text,
 	       last_visit date, consent boolean)
 LANGUAGE sql STABLE AS $$
 SELECT t.elder_id, t.name, t.village, v.name, t.township, t.station_id, s.name,
        t.last_visit, t.consent
-FROM report_visit_targets(p_month, p_tz, p_always, p_economic, p_with,
-			  p_min_capability, p_min_age, p_phone_counts) t
+FROM report_visit_targets(p_month, p_tz, p_scope, p_rule) t
 JOIN areas v ON v.code = t.village
 LEFT JOIN stations s ON s.id = t.station_id
 WHERE NOT t.visited
 ORDER BY t.county, t.township, t.village, t.elder_id
 $$;
 
--- The whole report as one JSON document, what `carewatch report visit-rate
--- --format json` prints and what the table and CSV formats are made from.
--- p_by (county, township or village) is the finest area level listed; the
--- total row and the coarser levels are always there. p_rule_version only
--- labels the document.
+-- The whole report as one JSON document: what `carewatch report visit-rate
+-- --format json` prints, what its table and CSV are made from, and what the
+-- API will answer. The month is in the session's TimeZone (the CLI and the
+-- daemon's reader set it from [dispatch] timezone). p_by (county, township
+-- or village) is the finest area level listed; the coarser levels and the
+-- total are always there. p_scope is an area-code prefix ('' = everything):
+-- only elders living under it are counted. p_rule is the [reports] rule:
+-- {"version", "special", "economic", "with", "min_age", "min_capability",
+-- "phone_counts"}.
 CREATE OR REPLACE FUNCTION report_visit_rate_json(
-	p_month date, p_tz text, p_by text, p_rule_version text,
-	p_always text[], p_economic text[], p_with text[],
-	p_min_capability int, p_min_age int, p_phone_counts boolean)
+	p_month date, p_by text, p_scope text, p_rule jsonb)
 RETURNS jsonb
 LANGUAGE sql STABLE AS $$
 SELECT jsonb_build_object(
 	'report', 'visit-rate',
 	'month', to_char(p_month, 'YYYY-MM'),
-	'timezone', p_tz,
+	'timezone', current_setting('TimeZone'),
 	'by', p_by,
-	'rule', jsonb_build_object('version', p_rule_version, 'special', to_jsonb(p_always),
-				   'economic', to_jsonb(p_economic), 'with', to_jsonb(p_with),
-				   'min_age', p_min_age, 'min_capability', p_min_capability,
-				   'phone_counts', p_phone_counts),
+	'scope', p_scope,
+	'rule', p_rule,
 	'areas', coalesce((SELECT jsonb_agg(to_jsonb(a) - 'n' ORDER BY a.n)
 			   FROM (SELECT row_number() OVER () AS n, x.*
-				 FROM report_visit_areas(p_month, p_tz, p_always, p_economic,
-							 p_with, p_min_capability,
-							 p_min_age, p_phone_counts) x) a
+				 FROM report_visit_areas(p_month, current_setting('TimeZone'),
+							 p_scope, p_rule) x) a
 			   WHERE a.level = 'total' OR a.level = 'county'
 			      OR (a.level = 'township' AND p_by IN ('township', 'village'))
 			      OR (a.level = 'village' AND p_by = 'village')), '[]'::jsonb),
 	'categories', coalesce((SELECT jsonb_agg(to_jsonb(c) ORDER BY c.category)
-				FROM report_visit_categories(p_month, p_tz, p_always,
-							     p_economic, p_with,
-							     p_min_capability, p_min_age,
-							     p_phone_counts) c), '[]'::jsonb),
+				FROM report_visit_categories(p_month,
+							     current_setting('TimeZone'),
+							     p_scope, p_rule) c), '[]'::jsonb),
 	'not_visited', coalesce((SELECT jsonb_agg(to_jsonb(m) ORDER BY m.township, m.village,
 						  m.elder_id)
-				 FROM report_visit_missing(p_month, p_tz, p_always, p_economic,
-							   p_with, p_min_capability, p_min_age,
-							   p_phone_counts) m), '[]'::jsonb))
+				 FROM report_visit_missing(p_month, current_setting('TimeZone'),
+							   p_scope, p_rule) m), '[]'::jsonb))
 $$;
