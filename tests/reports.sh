@@ -47,6 +47,7 @@ set -uo pipefail
 top_srcdir=${top_srcdir:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 top_builddir=${top_builddir:-$top_srcdir}
 CLI_BIN=$top_builddir/cli/carewatch
+CWD_BIN=$top_builddir/daemon/carewatchd
 # shellcheck source=lib/servers.sh
 . "$top_srcdir/tests/lib/servers.sh"
 # shellcheck source=lib/check.sh
@@ -56,7 +57,9 @@ WORK=$(mktemp -d /tmp/cw-reports.XXXXXX)
 chmod 755 "$WORK"
 CONF=$WORK/carewatchd.conf
 
+DAEMON_PID=
 cleanup() {
+	[[ -n $DAEMON_PID ]] && kill -9 "$DAEMON_PID" 2>/dev/null
 	cw_servers_stop
 	if [[ ${KEEP:-0} != 1 ]]; then rm -rf "$WORK"; else echo "kept $WORK"; fi
 }
@@ -340,9 +343,74 @@ s_refusals() {
 	note "ok: refusals"
 }
 
+token() { od -An -N24 -tx1 /dev/urandom | tr -d ' \n'; }
+
+add_user() { # name role area_prefix token
+	sql "INSERT INTO users(name, role, area_prefix, token_sha256)
+	     VALUES ('$1', '$2', '$3', encode(sha256('$4'::bytea), 'hex'))" >/dev/null
+}
+
+api() { # path token -> body in $WORK/api.json, prints the status
+	curl -s -o "$WORK/api.json" -w '%{http_code}' --max-time 10 \
+		-H "Authorization: Bearer $2" "http://127.0.0.1:$HTTP_PORT$1"
+}
+
+# The same numbers as JSON: parsed, so 0.6667 and 0.66669999999999996 agree.
+same_json() { # a b
+	python3 -c 'import json,sys; a,b=(json.load(open(f)) for f in sys.argv[1:3]); sys.exit(a != b)' "$1" "$2"
+}
+
+# GET /api/v1/reports/visit-rate from the daemon's read-only connection.
+s_api() {
+	local sup aud op t2 dconf=$WORK/daemon.conf log=$WORK/daemon.log
+	sup=$(token) aud=$(token) op=$(token) t2=$(token)
+	add_user sup1 supervisor '' "$sup" || return 1
+	add_user aud1 auditor '' "$aud" || return 1
+	add_user op1 operator '' "$op" || return 1
+	add_user t2sup supervisor 140426101 "$t2" || return 1
+	HTTP_PORT=$(cw_free_port "$CW_PGPORT" "$CW_MQ_PORT") || return 1
+	cp "$CONF" "$dconf"
+	cat >>"$dconf" <<INI
+[mqtt]
+host = 127.0.0.1
+port = $CW_MQ_PORT
+client_id = cwd-reports
+topic_prefix = rp
+[http]
+listen = 127.0.0.1:$HTTP_PORT
+INI
+	"$CWD_BIN" -c "$dconf" >"$log" 2>&1 &
+	DAEMON_PID=$!
+	wait_until 10 "the daemon ready" grep -q 'event=ready' "$log" || return 1
+	wait_until 10 "the users read" grep -q 'event=users_loaded users=4' "$log" || return 1
+	expect_eq 403 "$(api '/api/v1/reports/visit-rate?month=2026-11' "$op")" "operator" || return 1
+	expect_eq 400 "$(api '/api/v1/reports/visit-rate' "$sup")" "no month" || return 1
+	expect_eq 400 "$(api '/api/v1/reports/visit-rate?month=2026-11&by=x' "$sup")" "bad by" ||
+		return 1
+	expect_eq 200 "$(api '/api/v1/reports/visit-rate?month=2026-11' "$sup")" "supervisor" ||
+		return 1
+	cw report visit-rate --month 2026-11 --format json >"$WORK/cli.json" || return 1
+	same_json "$WORK/cli.json" "$WORK/api.json" || { die "API and CLI differ"; return 1; }
+	note "ok: the API's JSON is the CLI's"
+	expect_eq 200 "$(api '/api/v1/reports/visit-rate?month=2026-11&by=county' "$aud")" \
+		"auditor, by county" || return 1
+	cw report visit-rate --month 2026-11 --by county --format json >"$WORK/cli.json" || return 1
+	same_json "$WORK/cli.json" "$WORK/api.json" || { die "API and CLI differ (county)"; return 1; }
+	# a township's supervisor sees its township only (T2: V3's C3 and C4)
+	expect_eq 200 "$(api '/api/v1/reports/visit-rate?month=2026-11' "$t2")" "T2 supervisor" ||
+		return 1
+	expect_eq "2 1 C3" "$(jq -r '"\(.areas[] | select(.level == "total") | "\(.target) \(.visited)") \([.not_visited[].elder_id] | join(","))"' "$WORK/api.json")" \
+		"T2's scope" || return 1
+	expect_eq "county township village total" "$(jq -r '[.areas[].level] | join(" ")' "$WORK/api.json")" \
+		"T2's levels" || return 1
+	kill -TERM "$DAEMON_PID"
+	wait_until 10 "the daemon stopped" eval '! kill -0 $DAEMON_PID 2>/dev/null' || return 1
+	DAEMON_PID=
+}
+
 # --- main ------------------------------------------------------------------
 
-for b in jq python3; do
+for b in jq python3 curl; do
 	if ! command -v $b >/dev/null 2>&1; then
 		echo "$b is missing (tests/lib/install-deps.sh installs it)"
 		echo "scenarios: 0 passed, 1 failed"
@@ -361,6 +429,7 @@ run "CSV in GB18030 on request, cell by cell" s_csv_gb18030
 run "the table names the rule version and the rates" s_table
 run "the rule comes from the configuration" s_config
 run "html, a bad month, a bad level and bad dates are refused" s_refusals
+run "GET /api/v1/reports/visit-rate: the CLI's JSON, by role and scope" s_api
 
 if ((fail > 0)); then
 	echo "failed scenarios: ${failed_names[*]}"
