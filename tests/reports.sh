@@ -181,7 +181,7 @@ rows() { # file jq-path keys...
 	local file=$1 path=$2 keys
 	shift 2
 	keys=$(printf '.%s,' "$@")
-	jq -r "$path[] | [${keys%,}] | map(if . == null then \"-\" else tostring end) | join(\" \")" "$file"
+	jq -r "${path}[] | [${keys%,}] | map(if . == null then \"-\" else tostring end) | join(\" \")" "$file"
 }
 
 AREA_KEYS=(level code target visited rate target_consenting visited_consenting rate_consenting)
@@ -314,8 +314,9 @@ s_config() {
 	cw report visit-rate --month 2026-11 --format json >"$j" || return 1
 	expect_eq "2 2 1" "$(jq -r '.areas[] | select(.code == "140426100201") | "\(.target) \(.visited) \(.rate)"' "$j" | norm)" \
 		"V2 with phone visits counting" || return 1
-	# the age from the configuration: at 79, A4 (79 on 2026-12-01... no:
-	# born 1946-12-01, 79 on 2025-12-01) joins V1's targets
+	# the age from the configuration: with 79, A4 (born 1946-12-01, so 79 at
+	# 2026-11-30; low_income) joins V1's targets, unvisited only by the rule
+	# (its visit of 2026-11-10 counts): 4 targets, 3 visited
 	write_conf "visit_min_age = 79"
 	cw report visit-rate --month 2026-11 --format json >"$j" || return 1
 	expect_eq "4 3" "$(jq -r '.areas[] | select(.code == "140426100200") | "\(.target) \(.visited)"' "$j")" \
@@ -359,6 +360,8 @@ api() { # path token -> body in $WORK/api.json, prints the status
 same_json() { # a b
 	python3 -c 'import json,sys; a,b=(json.load(open(f)) for f in sys.argv[1:3]); sys.exit(a != b)' "$1" "$2"
 }
+
+daemon_gone() { ! kill -0 "$DAEMON_PID" 2>/dev/null; }
 
 # GET /api/v1/reports/visit-rate from the daemon's read-only connection.
 s_api() {
@@ -404,7 +407,7 @@ INI
 	expect_eq "county township village total" "$(jq -r '[.areas[].level] | join(" ")' "$WORK/api.json")" \
 		"T2's levels" || return 1
 	kill -TERM "$DAEMON_PID"
-	wait_until 10 "the daemon stopped" eval '! kill -0 $DAEMON_PID 2>/dev/null' || return 1
+	wait_until 10 "the daemon stopped" daemon_gone || return 1
 	DAEMON_PID=
 }
 
