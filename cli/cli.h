@@ -97,5 +97,6 @@ int cmd_audit(struct cli *cli, int argc, char **argv);
 int cmd_ack(struct cli *cli, int argc, char **argv);
 int cmd_resolve(struct cli *cli, int argc, char **argv);
 int cmd_dispatch(struct cli *cli, int argc, char **argv);
+int cmd_report(struct cli *cli, int argc, char **argv); /* report.c */
 
 #endif

@@ -43,6 +43,7 @@ enum col_type {
 	T_KM,		/* 0..1000 km */
 	T_BOOL,		/* yes / no */
 	T_DATE,		/* YYYY-MM-DD */
+	T_DAY,		/* YYYY-MM-DD, any calendar date */
 	T_GENDER,	/* F / M */
 	T_CAPABILITY,	/* 0..4 */
 	T_CONTACTS,	/* name:phone;name:phone */
@@ -122,6 +123,10 @@ static const struct column elder_cols[] = {
     {"contacts", T_CONTACTS, 0, NULL, NULL, NULL},
     {"notes", T_NOTES, 0, NULL, NULL, NULL},
     {"id_number", T_IDNUM, 0, NULL, NULL, NULL},
+    /* the visit report's active months: empty registered_on is "before any
+     * report", empty deactivated_on "still served" */
+    {"registered_on", T_DAY, 0, "1900-01-01", NULL, NULL},
+    {"deactivated_on", T_DAY, 0, NULL, NULL, NULL},
 };
 
 static const struct column device_cols[] = {
@@ -144,7 +149,7 @@ static const struct kind kinds[] = {
     KIND("devices", device_cols),
 };
 
-#define KIND_COLS_MAX 16
+#define KIND_COLS_MAX 18
 
 /* A set of strings with an int each (first line seen, or a flag). */
 struct strmap {
@@ -351,6 +356,8 @@ check_value(const struct column *c, const char *v, int today, char *out, size_t 
 		return why;
 	case T_DATE:
 		return validate_birth_date(v, today, out, len);
+	case T_DAY:
+		return validate_date(v, out, len, NULL);
 	case T_GENDER:
 		if ((why = validate_gender(v, &g)) == NULL)
 			str_copy(out, g == 'F' ? "F" : "M", len);

@@ -27,6 +27,7 @@ usage(FILE *f)
 	    {"user revoke NAME", "revoke an account's token"},
 	    {"audit [--since T] [--limit N] [--format F]", "list the audit log"},
 	    {"audit verify", "recompute the audit hash chain"},
+	    {"report visit-rate --month YYYY-MM [...]", "monthly visit rate (report -h)"},
 	};
 	static const char *const rest[] = {
 	    "",
@@ -113,6 +114,8 @@ main(int argc, char **argv)
 		return cmd_incident(&cli, argc, argv);
 	if (strcmp(argv[0], "user") == 0)
 		return cmd_user(&cli, argc, argv);
+	if (strcmp(argv[0], "report") == 0)
+		return cmd_report(&cli, argc, argv);
 	if (strcmp(argv[0], "audit") == 0)
 		return cmd_audit(&cli, argc, argv);
 	if (strcmp(argv[0], "ack") == 0)

@@ -67,6 +67,16 @@ static const struct conf_key conf_keys[] = {
     K("mqtt", "username", CT_STR, mqtt_username, "", false, 0, 0),
     K("mqtt", "z2m_base", CT_STR, z2m_base, "zigbee2mqtt", false, 0, 0),
     K("privacy", "id_key_file", CT_STR, id_key_file, "", true, 0, 0),
+    K("reports", "visit_economic", CT_STR, visit_economic, "low_income, econ_hardship",
+      true, 0, 0),
+    K("reports", "visit_min_age", CT_INT, visit_min_age, "80", true, 0, 150),
+    K("reports", "visit_min_capability", CT_INT, visit_min_capability, "2", true, 0, 4),
+    K("reports", "visit_phone_counts", CT_BOOL, visit_phone_counts, "off", true, 0, 0),
+    K("reports", "visit_rule_version", CT_STR, visit_rule_version, "2026", true, 0, 0),
+    K("reports", "visit_special", CT_STR, visit_special,
+      "extreme_poverty, special_family", true, 0, 0),
+    K("reports", "visit_with", CT_STR, visit_with,
+      "living_alone, empty_nest, left_behind, disabled, severe_disability", true, 0, 0),
     K("spool", "dir", CT_STR, spool_dir, "/var/lib/carewatch", false, 0, 0),
 };
 

@@ -42,6 +42,14 @@ struct conf {
 	char spool_dir[CONF_STR_MAX];
 	/* [privacy] */
 	char id_key_file[CONF_STR_MAX];
+	/* [reports] the monthly visit target (SPEC §6), versioned */
+	char visit_rule_version[CONF_STR_MAX];
+	char visit_special[CONF_STR_MAX];  /* any of these alone */
+	char visit_economic[CONF_STR_MAX]; /* any of these, together with */
+	char visit_with[CONF_STR_MAX];	   /* any of these, or age or capability */
+	int visit_min_age;		   /* at the month's last day */
+	int visit_min_capability;
+	bool visit_phone_counts; /* a phone visit counts as in person */
 	/* [daemon] */
 	int batch_max;
 	int payload_max;

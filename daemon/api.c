@@ -24,6 +24,7 @@
 #include "incident.h"
 #include "log.h"
 #include "mqtt.h"
+#include "report.h"
 #include "store.h"
 #include "util.h"
 
@@ -603,6 +604,50 @@ api_audit(struct call *c)
 		http_error(c, 503, "busy: too many reads waiting");
 }
 
+/* --- reports (issue 8) ------------------------------------------------- */
+
+static void
+report_done(struct call *c, PGresult *r, const char *err)
+{
+	(void)err;
+	json_read_reply(c, r, NULL);
+}
+
+/* GET /api/v1/reports/visit-rate?month=YYYY-MM&by=LEVEL: the document
+ * `carewatch report visit-rate --format json` prints, counted over the
+ * caller's area only. */
+static void
+api_visit_rate(struct call *c)
+{
+	const char *month = evhttp_find_header(c->query, "month");
+	const char *by = evhttp_find_header(c->query, "by");
+	const char *params[4];
+	char first[16], rule[4 * CONF_STR_MAX], err[256];
+
+	if (!role_ok(c, ROLE_SUPERVISOR | ROLE_AUDITOR))
+		return;
+	if (month == NULL || report_parse_month(month, first, sizeof(first)) < 0) {
+		http_error(c, 400, "month must be YYYY-MM");
+		return;
+	}
+	if (by == NULL)
+		by = "village";
+	if (!report_by_ok(by)) {
+		http_error(c, 400, "by must be county, township or village");
+		return;
+	}
+	if (report_rule_json(&c->h->e->conf, rule, sizeof(rule), err, sizeof(err)) < 0) {
+		http_error(c, 500, "%s", err);
+		return;
+	}
+	params[0] = first;
+	params[1] = by;
+	params[2] = c->user.prefix;
+	params[3] = rule;
+	if (http_read(c, REPORT_SQL_VISIT_RATE, params, 4, report_done) < 0)
+		http_error(c, 503, "busy: too many reads waiting");
+}
+
 /* --- routing ----------------------------------------------------------- */
 
 /* 405, naming in Allow the methods the path does take. */
@@ -670,10 +715,7 @@ api_route(struct call *c)
 	} else if (strcmp(path, "/api/v1/audit") == 0) {
 		get ? api_audit(c) : not_allowed(c, true);
 	} else if (strcmp(path, "/api/v1/reports/visit-rate") == 0) {
-		if (!get)
-			not_allowed(c, true);
-		else if (role_ok(c, ROLE_SUPERVISOR | ROLE_AUDITOR))
-			http_error(c, 501, "the visit-rate report is not built yet");
+		get ? api_visit_rate(c) : not_allowed(c, true);
 	} else {
 		http_error(c, 404, "no such path");
 	}

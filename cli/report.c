@@ -1,0 +1,401 @@
+/* report.c - `carewatch report visit-rate`: the monthly visit rate (SPEC §6)
+ * computed in PostgreSQL by report_visit_rate_json() (sql/008_reports.sql,
+ * through common/report.c's statement, the one the daemon's API runs),
+ * printed as a table, CSV for a Chinese Excel, or JSON */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <iconv.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "cli.h"
+#include "report.h"
+#include "util.h"
+
+enum rformat { RF_TABLE, RF_CSV, RF_JSON };
+
+static void
+report_usage(FILE *f)
+{
+	fprintf(f, "usage: carewatch report visit-rate --month YYYY-MM\n"
+		   "         [--by county|township|village] [--format table|csv|json]\n"
+		   "         [--encoding utf-8|gb18030] [-o FILE]\n"
+		   "  --by        the finest area level listed (default village)\n"
+		   "  --format    table (default), csv (UTF-8 with a BOM, or --encoding\n"
+		   "              gb18030, for Excel) or json; html is not built yet\n"
+		   "  -o FILE     write there instead of standard output\n"
+		   "The target rule is the configuration's [reports] keys; the report\n"
+		   "states their visit_rule_version.\n");
+}
+
+static const char *
+jstr(json_t *o, const char *k)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+
+	return s ? s : "";
+}
+
+/* A count, or a rate as a percentage with one decimal ("" when null). */
+static void
+jnum(json_t *o, const char *k, bool rate, char *buf, size_t len)
+{
+	json_t *v = json_object_get(o, k);
+
+	if (v == NULL || json_is_null(v))
+		buf[0] = '\0';
+	else if (rate)
+		snprintf(buf, len, "%.1f%%", json_number_value(v) * 100.0);
+	else
+		snprintf(buf, len, "%lld", (long long)json_integer_value(v));
+}
+
+/* s ("-" when empty) padded to width columns, a CJK character (three bytes
+ * of UTF-8 and more) counted as two, control characters as blanks. */
+static void
+table_field(FILE *f, const char *s, int width)
+{
+	int n = 0;
+
+	if (*s == '\0')
+		s = "-";
+	for (; *s != '\0'; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch >= 0xe0)
+			n += 2;
+		else if (ch < 0x80 || ch >= 0xc0)
+			n++;
+		fputc(ch < 0x20 || ch == 0x7f ? ' ' : ch, f);
+	}
+	for (; n < width; n++)
+		fputc(' ', f);
+}
+
+/* One CSV field, quoted when it must be. */
+static void
+csv_field(FILE *f, const char *s, bool last)
+{
+	if (strpbrk(s, ",\"\r\n") != NULL) {
+		fputc('"', f);
+		for (; *s != '\0'; s++) {
+			if (*s == '"')
+				fputc('"', f);
+			fputc(*s, f);
+		}
+		fputc('"', f);
+	} else {
+		fputs(s, f);
+	}
+	fputs(last ? "\r\n" : ",", f);
+}
+
+static const char *const rate_keys[] = {
+    "target",	      "visited", "rate", "target_consenting", "visited_consenting",
+    "rate_consenting"};
+
+static void
+print_rates(FILE *f, json_t *o, bool csv)
+{
+	char buf[64];
+	size_t i;
+
+	for (i = 0; i < 6; i++) {
+		jnum(o, rate_keys[i], i == 2 || i == 5, buf, sizeof(buf));
+		if (csv)
+			csv_field(f, buf, i == 5);
+		else
+			fprintf(f, " %9s%s", buf[0] ? buf : "-", i == 5 ? "\n" : "");
+	}
+}
+
+/* Writes the table or CSV form of the report document. */
+static void
+render(FILE *f, json_t *doc, bool csv)
+{
+	json_t *rule = json_object_get(doc, "rule"), *a;
+	size_t i;
+
+	if (csv) {
+		fprintf(f,
+			"report,visit-rate\r\nmonth,%s\r\ntimezone,%s\r\n"
+			"rule_version,%s\r\n\r\n",
+			jstr(doc, "month"), jstr(doc, "timezone"), jstr(rule, "version"));
+		fputs("level,code,name,target,visited,rate,target_consenting,"
+		      "visited_consenting,rate_consenting\r\n",
+		      f);
+	} else {
+		fprintf(
+		    f, "Visit rate %s (%s), rule %s; * = without elders who declined\n\n",
+		    jstr(doc, "month"), jstr(doc, "timezone"), jstr(rule, "version"));
+		fprintf(f, "%-8s %-12s %-24s %9s %9s %9s %9s %9s %9s\n", "level", "code",
+			"name", "target", "visited", "rate", "target*", "visited*",
+			"rate*");
+	}
+	json_array_foreach(json_object_get(doc, "areas"), i, a)
+	{
+		if (csv) {
+			csv_field(f, jstr(a, "level"), false);
+			csv_field(f, jstr(a, "code"), false);
+			csv_field(f, jstr(a, "name"), false);
+		} else {
+			fprintf(f, "%-8s ", jstr(a, "level"));
+			table_field(f, jstr(a, "code"), 12);
+			fputc(' ', f);
+			table_field(f, jstr(a, "name"), 24);
+		}
+		print_rates(f, a, csv);
+	}
+	if (csv)
+		fputs("\r\ncategory,target,visited,rate,target_consenting,"
+		      "visited_consenting,rate_consenting\r\n",
+		      f);
+	else
+		fprintf(f, "\n%-46s %9s %9s %9s %9s %9s %9s\n", "category", "target",
+			"visited", "rate", "target*", "visited*", "rate*");
+	json_array_foreach(json_object_get(doc, "categories"), i, a)
+	{
+		if (csv)
+			csv_field(f, jstr(a, "category"), false);
+		else
+			fprintf(f, "%-46s", jstr(a, "category"));
+		print_rates(f, a, csv);
+	}
+	if (csv)
+		fputs("\r\nnot_visited,name,village,village_name,station,station_name,"
+		      "last_visit,visit_consent\r\n",
+		      f);
+	else
+		fprintf(f,
+			"\nNot visited this month:\n%-16s %-12s %-12s %-16s %-10s %s\n",
+			"id", "name", "village", "station", "last_visit", "consent");
+	json_array_foreach(json_object_get(doc, "not_visited"), i, a)
+	{
+		bool consent = json_is_true(json_object_get(a, "consent"));
+
+		if (csv) {
+			csv_field(f, jstr(a, "elder_id"), false);
+			csv_field(f, jstr(a, "name"), false);
+			csv_field(f, jstr(a, "village"), false);
+			csv_field(f, jstr(a, "village_name"), false);
+			csv_field(f, jstr(a, "station_id"), false);
+			csv_field(f, jstr(a, "station_name"), false);
+			csv_field(f, jstr(a, "last_visit"), false);
+			csv_field(f, consent ? "yes" : "no", true);
+		} else {
+			table_field(f, jstr(a, "elder_id"), 16);
+			fputc(' ', f);
+			table_field(f, jstr(a, "name"), 12);
+			fputc(' ', f);
+			table_field(f, jstr(a, "village"), 12);
+			fputc(' ', f);
+			table_field(f, jstr(a, "station_id"), 16);
+			fputc(' ', f);
+			table_field(f, jstr(a, "last_visit"), 10);
+			fprintf(f, " %s\n", consent ? "yes" : "no");
+		}
+	}
+}
+
+/* Converts UTF-8 in to GB18030 with glibc's iconv; a malloc'd buffer, or
+ * NULL. */
+static char *
+to_gb18030(const char *in, size_t inlen, size_t *outlen)
+{
+	iconv_t cd = iconv_open("GB18030", "UTF-8");
+	size_t cap = inlen * 2 + 16, left = cap, ileft = inlen;
+	char *out, *op, *ip = (char *)in;
+
+	if (cd == (iconv_t)-1)
+		return NULL;
+	out = op = xcalloc(cap, 1);
+	if (iconv(cd, &ip, &ileft, &op, &left) == (size_t)-1) {
+		free(out);
+		iconv_close(cd);
+		return NULL;
+	}
+	iconv_close(cd);
+	*outlen = cap - left;
+	return out;
+}
+
+static int
+visit_rate(struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {{"month", required_argument, NULL, 'm'},
+					     {"by", required_argument, NULL, 'b'},
+					     {"format", required_argument, NULL, 'f'},
+					     {"encoding", required_argument, NULL, 'e'},
+					     {"help", no_argument, NULL, 'h'},
+					     {NULL, 0, NULL, 0}};
+	const char *month = NULL, *by = "village", *out_path = NULL, *enc = "utf-8";
+	enum rformat fmt = RF_TABLE;
+	char first[16], rule[4 * CONF_STR_MAX], line[512];
+	const char *params[4], *tz[1];
+	PGconn *c;
+	PGresult *r;
+	json_t *doc;
+	json_error_t jerr;
+	char *text = NULL;
+	size_t textlen = 0;
+	FILE *mem, *out;
+	int ch, rc = 1;
+
+	while ((ch = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'm':
+			month = optarg;
+			break;
+		case 'b':
+			by = optarg;
+			break;
+		case 'o':
+			out_path = optarg;
+			break;
+		case 'e':
+			enc = optarg;
+			break;
+		case 'f':
+			if (strcmp(optarg, "table") == 0)
+				fmt = RF_TABLE;
+			else if (strcmp(optarg, "csv") == 0)
+				fmt = RF_CSV;
+			else if (strcmp(optarg, "json") == 0)
+				fmt = RF_JSON;
+			else if (strcmp(optarg, "html") == 0) {
+				fprintf(stderr, "carewatch: html: not built yet\n");
+				return 2;
+			} else {
+				fprintf(stderr,
+					"carewatch: --format takes table, csv or json\n");
+				return 2;
+			}
+			break;
+		case 'h':
+			report_usage(stdout);
+			return 0;
+		default:
+			report_usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc || month == NULL) {
+		report_usage(stderr);
+		return 2;
+	}
+	if (report_parse_month(month, first, sizeof(first)) < 0) {
+		fprintf(stderr, "carewatch: --month takes YYYY-MM\n");
+		return 2;
+	}
+	if (!report_by_ok(by)) {
+		fprintf(stderr, "carewatch: --by takes county, township or village\n");
+		return 2;
+	}
+	if (strcmp(enc, "utf-8") != 0 && strcmp(enc, "gb18030") != 0) {
+		fprintf(stderr, "carewatch: --encoding takes utf-8 or gb18030\n");
+		return 2;
+	}
+	if (strcmp(enc, "gb18030") == 0 && fmt != RF_CSV) {
+		fprintf(stderr, "carewatch: --encoding applies to --format csv\n");
+		return 2;
+	}
+	if (report_rule_json(&cli->conf, rule, sizeof(rule), line, sizeof(line)) < 0) {
+		fprintf(stderr, "carewatch: %s\n", line);
+		return 1;
+	}
+	params[0] = first;
+	params[1] = by;
+	params[2] = ""; /* the command line sees the whole database */
+	params[3] = rule;
+	tz[0] = cli->conf.timezone;
+	if ((c = cli_connect(cli)) == NULL)
+		return 1;
+	/* the month is in the configured zone, whatever the server's is */
+	r = PQexecParams(c, "SELECT set_config('TimeZone', $1, false)", 1, NULL, tz, NULL,
+			 NULL, 0);
+	if (PQresultStatus(r) == PGRES_TUPLES_OK) {
+		PQclear(r);
+		r = PQexecParams(c, REPORT_SQL_VISIT_RATE, 4, NULL, params, NULL, NULL,
+				 0);
+	}
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+		fprintf(stderr, "carewatch: visit-rate report: %s\n",
+			cli_one_line(PQresultErrorMessage(r), line, sizeof(line)));
+		PQclear(r);
+		PQfinish(c);
+		return 1;
+	}
+	if ((doc = json_loads(PQgetvalue(r, 0, 0), 0, &jerr)) == NULL) {
+		fprintf(stderr,
+			"carewatch: visit-rate report: bad JSON from the database\n");
+		goto done;
+	}
+	if ((mem = open_memstream(&text, &textlen)) == NULL) {
+		fprintf(stderr, "carewatch: out of memory\n");
+		json_decref(doc);
+		goto done;
+	}
+	if (fmt == RF_JSON)
+		fprintf(mem, "%s\n", PQgetvalue(r, 0, 0));
+	else
+		render(mem, doc, fmt == RF_CSV);
+	json_decref(doc);
+	if (fclose(mem) != 0) {
+		fprintf(stderr, "carewatch: out of memory\n");
+		goto done;
+	}
+	out = stdout;
+	if (out_path != NULL && (out = fopen(out_path, "w")) == NULL) {
+		fprintf(stderr, "carewatch: %s: %s\n", out_path, strerror(errno));
+		goto done;
+	}
+	if (fmt == RF_CSV && strcmp(enc, "gb18030") == 0) {
+		size_t gblen;
+		char *gb = to_gb18030(text, textlen, &gblen);
+
+		if (gb == NULL) {
+			fprintf(stderr,
+				"carewatch: cannot convert the report to GB18030\n");
+			if (out != stdout)
+				fclose(out);
+			goto done;
+		}
+		fwrite(gb, 1, gblen, out);
+		free(gb);
+	} else {
+		if (fmt == RF_CSV)
+			fputs("\xef\xbb\xbf", out); /* the BOM Excel needs for UTF-8 */
+		fwrite(text, 1, textlen, out);
+	}
+	if ((out != stdout ? fclose(out) : fflush(out)) != 0) {
+		fprintf(stderr, "carewatch: %s: %s\n", out_path ? out_path : "stdout",
+			strerror(errno));
+		goto done;
+	}
+	rc = 0;
+done:
+	free(text);
+	PQclear(r);
+	PQfinish(c);
+	return rc;
+}
+
+int
+cmd_report(struct cli *cli, int argc, char **argv)
+{
+	if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+		report_usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	if (strcmp(argv[1], "visit-rate") == 0)
+		return visit_rate(cli, argc - 1, argv + 1);
+	fprintf(stderr, "carewatch: report: %s is not built yet (visit-rate is)\n",
+		argv[1]);
+	return 2;
+}

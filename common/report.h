@@ -1,0 +1,28 @@
+/* report.h - what the CLI and the daemon share to ask PostgreSQL for a
+ * report (the queries themselves are functions in sql/008_reports.sql) */
+#ifndef CW_REPORT_H
+#define CW_REPORT_H
+
+#include <stddef.h>
+
+#include "conf.h"
+
+/* The visit-rate report as JSON text: $1 the month's first day, $2 the
+ * finest area level (county, township, village), $3 the area-code prefix
+ * in scope ("" = all), $4 the rule (report_rule_json()). The month is in
+ * the session's TimeZone, which the caller sets first. */
+extern const char REPORT_SQL_VISIT_RATE[];
+
+/* Writes the configuration's [reports] target rule as a JSON object into
+ * buf. 0, or -1 with a one-line reason in err when a list holds anything
+ * but category names or the version anything but [A-Za-z0-9._-]. */
+int report_rule_json(const struct conf *c, char *buf, size_t len, char *err,
+		     size_t errlen);
+
+/* "YYYY-MM" -> "YYYY-MM-01" into out; 0, or -1 when it is not a month. */
+int report_parse_month(const char *s, char *out, size_t len);
+
+/* Whether s is county, township or village. */
+int report_by_ok(const char *s);
+
+#endif
