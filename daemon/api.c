@@ -114,10 +114,7 @@ role_ok(struct call *c, int roles)
 {
 	if (c->user.role & roles)
 		return true;
-	http_error(c, 403, "not allowed for role %s",
-		   c->user.role == ROLE_OPERATOR     ? "operator"
-		   : c->user.role == ROLE_SUPERVISOR ? "supervisor"
-						     : "auditor");
+	http_error(c, 403, "not allowed for role %s", http_role_name(c->user.role));
 	return false;
 }
 
@@ -173,22 +170,14 @@ api_metrics(struct call *c)
 	buf = evbuffer_new();
 	evbuffer_add(buf, text, len);
 	free(text);
-	evhttp_add_header(evhttp_request_get_output_headers(c->req), "Content-Type",
-			  "text/plain; version=0.0.4; charset=utf-8");
-	evhttp_add_header(evhttp_request_get_output_headers(c->req), "Connection",
-			  "close");
-	evhttp_send_reply(c->req, 200, "OK", buf);
+	http_reply_raw(c, "text/plain; version=0.0.4; charset=utf-8", buf);
 	evbuffer_free(buf);
-	c->req = NULL;
-	http_reply(c, 200, NULL); /* counts and frees the call: the answer is sent */
 }
 
 static void
 api_me(struct call *c)
 {
-	const char *role = c->user.role == ROLE_OPERATOR     ? "operator"
-			   : c->user.role == ROLE_SUPERVISOR ? "supervisor"
-							     : "auditor";
+	const char *role = http_role_name(c->user.role);
 
 	http_reply(
 	    c, 200,
@@ -204,19 +193,14 @@ api_console(struct call *c)
 	struct evkeyvalq *hd = evhttp_request_get_output_headers(c->req);
 	struct evbuffer *buf = evbuffer_new();
 
-	evhttp_add_header(hd, "Content-Type", "text/html; charset=utf-8");
 	evhttp_add_header(hd, "Content-Security-Policy",
 			  "default-src 'self'; style-src 'self' 'unsafe-inline'; "
 			  "script-src 'self' 'unsafe-inline'; img-src 'self' data:; "
 			  "connect-src 'self'; frame-ancestors 'none'");
-	evhttp_add_header(hd, "X-Content-Type-Options", "nosniff");
 	evhttp_add_header(hd, "Cache-Control", "no-cache");
-	evhttp_add_header(hd, "Connection", "close");
 	evbuffer_add_reference(buf, console_html, console_html_len, NULL, NULL);
-	evhttp_send_reply(c->req, 200, "OK", buf);
+	http_reply_raw(c, "text/html; charset=utf-8", buf);
 	evbuffer_free(buf);
-	c->req = NULL;
-	http_reply(c, 200, NULL);
 }
 
 /* --- incidents: reads --------------------------------------------------- */

@@ -206,8 +206,8 @@ role_parse(const char *s)
 	return 0;
 }
 
-static const char *
-role_name(int r)
+const char *
+http_role_name(int r)
 {
 	return r == ROLE_OPERATOR     ? "operator"
 	       : r == ROLE_SUPERVISOR ? "supervisor"
@@ -388,8 +388,9 @@ http_audit(struct call *c, int code, const char *result)
 	row = json_object();
 	json_object_set_new(row, "at", json_real(now_wall()));
 	json_object_set_new(row, "a", json_string(c->authed ? c->user.name : "-"));
-	json_object_set_new(
-	    row, "r", c->authed ? json_string(role_name(c->user.role)) : json_null());
+	json_object_set_new(row, "r",
+			    c->authed ? json_string(http_role_name(c->user.role))
+				      : json_null());
 	json_object_set_new(row, "s", json_string(c->source));
 	json_object_set_new(row, "p", json_string(c->peer));
 	json_object_set_new(row, "w", json_string(c->action));
@@ -449,6 +450,19 @@ http_reply(struct call *c, int code, json_t *body)
 	}
 	json_decref(body);
 	call_free(c);
+}
+
+void
+http_reply_raw(struct call *c, const char *content_type, struct evbuffer *buf)
+{
+	struct evkeyvalq *hd = evhttp_request_get_output_headers(c->req);
+
+	evhttp_add_header(hd, "Content-Type", content_type);
+	evhttp_add_header(hd, "X-Content-Type-Options", "nosniff");
+	evhttp_add_header(hd, "Connection", "close");
+	evhttp_send_reply(c->req, 200, "OK", buf);
+	c->req = NULL;
+	http_reply(c, 200, NULL); /* counts and frees the call: the answer is sent */
 }
 
 void

@@ -91,6 +91,9 @@ void http_free(struct http *h);
 /* Sends the answer (body taken; NULL sends {}), audits it when the call is
  * an action or was refused for its token or role, and frees the call. */
 void http_reply(struct call *c, int code, json_t *body);
+/* Sends 200 with buf (not taken) as a body of another type than JSON. */
+void http_reply_raw(struct call *c, const char *content_type, struct evbuffer *buf);
+const char *http_role_name(int role);
 void http_error(struct call *c, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
