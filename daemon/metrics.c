@@ -79,6 +79,14 @@ family(FILE *f, const char *name, const char *type, const char *help)
 	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* A family of one unlabelled sample. Counters stay far below 2^53. */
+static void
+single(FILE *f, const char *name, const char *type, const char *help, double v)
+{
+	family(f, name, type, help);
+	fprintf(f, "%s %.0f\n", name, v);
+}
+
 static void
 histogram(FILE *f, const char *name, const char *help, const struct histogram *h)
 {
@@ -125,12 +133,10 @@ metrics_render(const struct metrics *m, const struct metrics_gauges *g, size_t *
 	for (i = 0; i < EV__COUNT; i++)
 		fprintf(f, "carewatch_events_received_total{type=\"%s\"} %lu\n",
 			ev_type_name((enum ev_type)i), m->events[i]);
-	family(f, "carewatch_replies_received_total", "counter",
-	       "Responder replies received.");
-	fprintf(f, "carewatch_replies_received_total %lu\n", m->replies);
-	family(f, "carewatch_visits_received_total", "counter",
-	       "Visit records received (MQTT and HTTP).");
-	fprintf(f, "carewatch_visits_received_total %lu\n", m->visits);
+	single(f, "carewatch_replies_received_total", "counter",
+	       "Responder replies received.", (double)m->replies);
+	single(f, "carewatch_visits_received_total", "counter",
+	       "Visit records received (MQTT and HTTP).", (double)m->visits);
 	family(f, "carewatch_owntracks_messages_total", "counter",
 	       "OwnTracks messages, by what became of them.");
 	fprintf(f, "carewatch_owntracks_messages_total{result=\"position\"} %lu\n",
@@ -141,9 +147,9 @@ metrics_render(const struct metrics *m, const struct metrics_gauges *g, size_t *
 		m->owntracks_ignored);
 	fprintf(f, "carewatch_owntracks_messages_total{result=\"unknown_user\"} %lu\n",
 		m->owntracks_unknown);
-	family(f, "carewatch_events_rate_limited_total", "counter",
-	       "Device events dropped by the per-device token bucket.");
-	fprintf(f, "carewatch_events_rate_limited_total %lu\n", m->rate_limited);
+	single(f, "carewatch_events_rate_limited_total", "counter",
+	       "Device events dropped by the per-device token bucket.",
+	       (double)m->rate_limited);
 	family(f, "carewatch_dead_letters_total", "counter",
 	       "Rejected messages, by reason.");
 	for (i = 0; i < METRICS_REASONS && m->dead[i].reason[0]; i++) {
@@ -154,11 +160,10 @@ metrics_render(const struct metrics *m, const struct metrics_gauges *g, size_t *
 	if (m->dead_other)
 		fprintf(f, "carewatch_dead_letters_total{reason=\"other\"} %lu\n",
 			m->dead_other);
-	family(f, "carewatch_batches_total", "counter", "Batches committed.");
-	fprintf(f, "carewatch_batches_total %lu\n", m->batches);
-	family(f, "carewatch_batch_failures_total", "counter",
-	       "Batches that failed and were sent again.");
-	fprintf(f, "carewatch_batch_failures_total %lu\n", m->batch_failures);
+	single(f, "carewatch_batches_total", "counter", "Batches committed.",
+	       (double)m->batches);
+	single(f, "carewatch_batch_failures_total", "counter",
+	       "Batches that failed and were sent again.", (double)m->batch_failures);
 	histogram(f, "carewatch_batch_commit_seconds",
 		  "Time from sending a batch to its commit.", &m->commit_s);
 	family(f, "carewatch_offers_total", "counter",
@@ -169,8 +174,8 @@ metrics_render(const struct metrics *m, const struct metrics_gauges *g, size_t *
 	histogram(f, "carewatch_time_to_accept_seconds",
 		  "Time from an incident's opening to a responder's accept.",
 		  &m->accept_s);
-	family(f, "carewatch_escalations_total", "counter", "Incidents escalated.");
-	fprintf(f, "carewatch_escalations_total %lu\n", m->escalations);
+	single(f, "carewatch_escalations_total", "counter", "Incidents escalated.",
+	       (double)m->escalations);
 	family(f, "carewatch_operator_actions_total", "counter",
 	       "Operator actions applied, by action.");
 	fprintf(f, "carewatch_operator_actions_total{action=\"ack\"} %lu\n", m->acks);
@@ -182,33 +187,28 @@ metrics_render(const struct metrics *m, const struct metrics_gauges *g, size_t *
 	for (i = 1; i <= 3; i++)
 		fprintf(f, "carewatch_open_incidents{priority=\"%d\"} %zu\n", i,
 			g->open_by_priority[i]);
-	family(f, "carewatch_escalated_open_incidents", "gauge",
-	       "Open incidents that are escalated.");
-	fprintf(f, "carewatch_escalated_open_incidents %zu\n", g->escalated_open);
-	family(f, "carewatch_broker_connected", "gauge",
-	       "1 when the MQTT session is up.");
-	fprintf(f, "carewatch_broker_connected %d\n", g->broker_up);
-	family(f, "carewatch_database_connected", "gauge",
-	       "1 when the writer's database session is up.");
-	fprintf(f, "carewatch_database_connected %d\n", g->database_up);
-	family(f, "carewatch_outbox_messages", "gauge",
-	       "Committed messages waiting for the broker.");
-	fprintf(f, "carewatch_outbox_messages %zu\n", g->outbox);
+	single(f, "carewatch_escalated_open_incidents", "gauge",
+	       "Open incidents that are escalated.", (double)g->escalated_open);
+	single(f, "carewatch_broker_connected", "gauge", "1 when the MQTT session is up.",
+	       (double)g->broker_up);
+	single(f, "carewatch_database_connected", "gauge",
+	       "1 when the writer's database session is up.", (double)g->database_up);
+	single(f, "carewatch_outbox_messages", "gauge",
+	       "Committed messages waiting for the broker.", (double)g->outbox);
 	family(f, "carewatch_http_requests_total", "counter",
 	       "HTTP requests answered, by status code.");
 	for (i = 0; i < METRICS_CODES && m->http[i].code; i++)
 		fprintf(f, "carewatch_http_requests_total{code=\"%d\"} %lu\n",
 			m->http[i].code, m->http[i].n);
-	family(f, "carewatch_http_connections", "gauge", "Open HTTP connections.");
-	fprintf(f, "carewatch_http_connections %zu\n", g->http_connections);
-	family(f, "carewatch_sse_clients", "gauge", "Connected event-stream clients.");
-	fprintf(f, "carewatch_sse_clients %zu\n", g->sse_clients);
-	family(f, "carewatch_sse_dropped_total", "counter",
-	       "Event-stream clients closed for reading too slowly.");
-	fprintf(f, "carewatch_sse_dropped_total %lu\n", m->sse_dropped);
-	family(f, "carewatch_uptime_seconds", "gauge",
-	       "Seconds since the daemon started.");
-	fprintf(f, "carewatch_uptime_seconds %.0f\n", g->uptime_s);
+	single(f, "carewatch_http_connections", "gauge", "Open HTTP connections.",
+	       (double)g->http_connections);
+	single(f, "carewatch_sse_clients", "gauge", "Connected event-stream clients.",
+	       (double)g->sse_clients);
+	single(f, "carewatch_sse_dropped_total", "counter",
+	       "Event-stream clients closed for reading too slowly.",
+	       (double)m->sse_dropped);
+	single(f, "carewatch_uptime_seconds", "gauge",
+	       "Seconds since the daemon started.", (double)g->uptime_s);
 	if (fclose(f) != 0) {
 		free(buf);
 		return NULL;
