@@ -784,6 +784,7 @@ s_config_check() {
 # --- operators over HTTP ----------------------------------------------------
 
 users_loaded() { grep -q 'event=users_loaded' "$SDIR/daemon.log"; }
+users_loaded_twice() { [[ $(grep -c 'event=users_loaded' "$SDIR/daemon.log") -ge 2 ]]; }
 
 # The list and detail by role and area; ack, dispatch and resolve with their
 # refusals; each answer only after its commit; every attempt audited.
@@ -886,8 +887,8 @@ s_http_events_restart() {
 	kill "$c2" 2>/dev/null
 	wait "$c2" 2>/dev/null
 	expect_eq 0 "$(grep -c '^data: ' "$SDIR/sse-other")" "another township's stream got nothing" || return 1
-	daemon_start 0 || return 1
-	wait_until 5 "users loaded" users_loaded || return 1
+	daemon_start 1 || return 1 # the second ready: the restarted daemon's
+	wait_until 5 "users loaded again" users_loaded_twice || return 1
 	# the acknowledgement and the manual offer came back
 	expect_api 200 GET "/api/v1/incidents/$inc" "$TOK_TWN" || return 1
 	expect_eq "twn V3:pending:True" "$(jfield 'j["ack"]["by"] + " " + " ".join(o["responder"] + ":" + o["answer"] + ":" + str(o["manual"]) for o in j["offers"] if o["manual"])')" \
@@ -1125,7 +1126,8 @@ s_owntracks_live_position() {
 # A fix older than position_max_age_s is not used: the volunteer is ranked
 # from home, both for a fix stale on arrival and for one that went stale.
 s_owntracks_stale_fix() {
-	EXTRA_CONF=$'[dispatch]\nposition_max_age_s = 3' scenario_begin owntracks-stale || return 1
+	# V1's offer must outlive the wait for the fix to age (T_P1)
+	T_P1=120 EXTRA_CONF=$'[dispatch]\nposition_max_age_s = 3' scenario_begin owntracks-stale || return 1
 	ot_user_v3 || return 1
 	local now
 	now=$(date +%s)
