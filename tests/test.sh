@@ -23,7 +23,7 @@ tests/lib/install-deps.sh
 
 step "clang-format"
 shopt -s nullglob
-sources=(common/*.[ch] daemon/*.[ch] cli/*.[ch] tools/*.[ch] bench/*.c tests/*.c)
+sources=(common/*.[ch] daemon/*.[ch] cli/*.[ch] tools/*.[ch] bench/*.c tests/*.c fuzz/*.c)
 shopt -u nullglob
 unformatted=()
 for f in "${sources[@]}"; do
