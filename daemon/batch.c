@@ -18,6 +18,19 @@ static const char *const *const q_sql[Q__COUNT] = {
     &SQL_UPSERT_Z2M,
 };
 
+static const char *const q_name[] = {
+    "events",	 "dead_letters", "replies", "status", "incidents",
+    "offers",	 "history",	 "handled", "visits", "audit",
+    "positions", "rate_limited", "z2m",
+};
+_Static_assert(sizeof(q_name) / sizeof(q_name[0]) == Q__COUNT, "a name per statement");
+
+const char *
+batch_kind_name(enum q_kind q)
+{
+	return q >= 0 && q < Q__COUNT ? q_name[q] : "?";
+}
+
 struct batch *
 batch_new(void)
 {
@@ -143,4 +156,18 @@ batch_queries(struct batch *b, const char **sql, const char **param, int max)
 		param[i] = b->text[b->qkind[i]];
 	}
 	return i;
+}
+
+/* Forgets the serialised statements after rows were taken out or added,
+ * so that the next batch_queries() serialises them again. */
+void
+batch_requeue(struct batch *b)
+{
+	int i;
+
+	for (i = 0; i < Q__COUNT; i++) {
+		free(b->text[i]);
+		b->text[i] = NULL;
+	}
+	b->nq = 0;
 }

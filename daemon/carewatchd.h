@@ -75,6 +75,19 @@ struct batch {
 
 enum eng_phase { PH_INIT, PH_LOADING, PH_RUNNING, PH_STOPPING };
 
+/* The search for the row PostgreSQL rejects in a failed batch (writer.c):
+ * trial runs of the batch with a prefix of one statement's rows, each
+ * rolled back, until prefix lo passes and prefix hi = lo + 1 fails. */
+struct bisect {
+	bool on;
+	bool verified; /* the whole statement failed in a trial too */
+	int q;	       /* the failing statement's index in the batch */
+	size_t lo, hi, trying;
+	char sqlstate[8];
+	char *prefix; /* the trial's rows of statement q, serialised */
+	unsigned trials;
+};
+
 struct engine {
 	struct event_base *base;
 	struct conf conf;
@@ -85,6 +98,7 @@ struct engine {
 	struct batch *next, *flight;
 	bool flight_failed;
 	double flight_since;
+	struct bisect bis;
 	struct event *retry_ev, *stop_ev;
 	enum eng_phase phase;
 	bool mqtt_started;
@@ -126,6 +140,8 @@ void batch_pub(struct batch *b, struct pub *p);
 void batch_on_commit(struct batch *b, commit_fn fn, void *arg);
 void batch_committed(struct batch *b, bool ok);
 int batch_queries(struct batch *b, const char **sql, const char **param, int max);
+void batch_requeue(struct batch *b);
+const char *batch_kind_name(enum q_kind q);
 
 /* route.c */
 void route_message_cb(void *arg, const char *topic, const void *payload, int len);

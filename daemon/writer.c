@@ -242,6 +242,203 @@ process_committed(struct engine *e, struct batch *b, PGresult *ins)
 
 static void batch_send(struct engine *e);
 
+/* --- a batch PostgreSQL rejects -------------------------------------------
+ *
+ * A batch that fails for something in one of its rows (a constraint, a
+ * value out of range) would fail again every time and hold up everything
+ * behind it. The failing statement is known from its result; the row is
+ * found by bisection over prefixes of that statement's rows: trial runs of
+ * the batch up to that statement, each ending in a statement that always
+ * fails, so that nothing of a trial is committed. When prefix lo passes and
+ * lo + 1 fails, row lo is taken out and kept as a dead letter with the
+ * server's SQLSTATE (not its DETAIL, which may quote personal data), and
+ * the rest is sent again. Errors that are not about a row (connection,
+ * serialisation, resources, a statement the server does not know) keep the
+ * old behaviour: retry the whole batch. */
+
+/* ends a trial: 22012 at this statement means every statement before it
+ * passed; the failure rolls the trial back */
+static const char SQL_TRIAL_END[] = "SELECT 1 / 0 AS carewatch_trial_end";
+
+/* SQLSTATE classes that name a row's data: cardinality (a row touched
+ * twice), data exception, integrity constraint, program limit (a row too
+ * large), and errors raised by a trigger */
+static bool
+row_error(const char *st)
+{
+	static const char *const classes[] = {"21", "22", "23", "54", "P0"};
+	size_t i;
+
+	for (i = 0; st != NULL && i < sizeof(classes) / sizeof(classes[0]); i++)
+		if (strncmp(st, classes[i], 2) == 0)
+			return true;
+	return false;
+}
+
+/* The index of the statement that failed, with its SQLSTATE; -1 when none
+ * did. */
+static int
+failed_statement(PGresult **res, int n, const char **st)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		if (res[i] != NULL && PQresultStatus(res[i]) == PGRES_FATAL_ERROR) {
+			*st = PQresultErrorField(res[i], PG_DIAG_SQLSTATE);
+			return i;
+		}
+	}
+	*st = NULL;
+	return -1;
+}
+
+static void
+bisect_end(struct engine *e)
+{
+	free(e->bis.prefix);
+	memset(&e->bis, 0, sizeof(e->bis));
+}
+
+/* Gives up the search: the batch is retried whole, as before. */
+static void
+bisect_abandon(struct engine *e, const char *why)
+{
+	log_err("event=batch_bisect_abandoned trials=%u reason=\"%s\"", e->bis.trials,
+		why);
+	bisect_end(e);
+	e->flight_failed = true;
+	retry_later(e, 1);
+}
+
+static void trial_done_cb(void *arg, bool ok, bool lost, PGresult **res, int n,
+			  const char *err);
+
+/* Runs the batch's statements up to the failing one, that one with its
+ * first len rows, then the statement that rolls it all back. */
+static void
+trial_send(struct engine *e, size_t len)
+{
+	struct batch *b = e->flight;
+	struct db_query q[DB_QUERY_MAX];
+	const char *sql[Q__COUNT], *param[Q__COUNT];
+	json_t *rows = b->rows[b->qkind[e->bis.q]], *sub = json_array();
+	size_t k;
+	int i;
+
+	for (k = 0; k < len; k++)
+		json_array_append(sub, json_array_get(rows, k));
+	free(e->bis.prefix);
+	e->bis.prefix = json_dumps(sub, JSON_COMPACT);
+	json_decref(sub);
+	if (e->bis.prefix == NULL)
+		fatal("event=oom what=bisect");
+	memset(q, 0, sizeof(q));
+	batch_queries(b, sql, param, Q__COUNT);
+	for (i = 0; i <= e->bis.q; i++) {
+		q[i].sql = sql[i];
+		q[i].nparams = 1;
+		q[i].params[0] = i == e->bis.q ? e->bis.prefix : param[i];
+	}
+	q[i].sql = SQL_TRIAL_END;
+	e->bis.trying = len;
+	e->bis.trials++;
+	if (db_run(e->db, q, e->bis.q + 2, trial_done_cb, e) < 0)
+		bisect_abandon(e, "database unavailable");
+}
+
+/* Takes row r of the failing statement out of the batch, keeps it as a
+ * dead letter, and sends the rest. */
+static void
+bisect_reject(struct engine *e, size_t r)
+{
+	struct batch *b = e->flight;
+	enum q_kind kind = b->qkind[e->bis.q];
+	json_t *rows = b->rows[kind];
+	char topic[64], reason[96], *text;
+
+	text = json_dumps(json_array_get(rows, r), JSON_COMPACT);
+	snprintf(topic, sizeof(topic), "(batch)/%s", batch_kind_name(kind));
+	snprintf(reason, sizeof(reason), "rejected by the database sqlstate=%s",
+		 e->bis.sqlstate);
+	/* a dead letter the database rejects is only counted and logged */
+	if (kind != Q_DEAD && text != NULL)
+		batch_add(b, Q_DEAD,
+			  store_dead_row(topic, reason, text, strlen(text), now_wall()));
+	free(text);
+	json_array_remove(rows, r);
+	batch_requeue(b);
+	e->n_dead++;
+	metrics_dead(&e->m, "rejected by the database");
+	log_err("event=batch_row_rejected statement=%s row=%zu of=%zu sqlstate=%s "
+		"trials=%u",
+		batch_kind_name(kind), r, json_array_size(rows) + 1, e->bis.sqlstate,
+		e->bis.trials);
+	bisect_end(e);
+	e->flight_failed = false;
+	batch_send(e);
+}
+
+static void
+trial_done_cb(void *arg, bool ok, bool lost, PGresult **res, int n, const char *err)
+{
+	struct engine *e = arg;
+	const char *st = NULL;
+	int at;
+
+	(void)err;
+	if (lost) { /* resent whole when the database is back */
+		bisect_end(e);
+		e->flight_failed = true;
+		return;
+	}
+	at = ok ? -1 : failed_statement(res, n, &st);
+	if (at == e->bis.q + 1) { /* the prefix passed */
+		if (!e->bis.verified) {
+			/* the whole batch passes now: whatever failed is gone */
+			bisect_end(e);
+			e->flight_failed = false;
+			batch_send(e);
+			return;
+		}
+		e->bis.lo = e->bis.trying;
+	} else if (at == e->bis.q && row_error(st)) {
+		e->bis.verified = true;
+		e->bis.hi = e->bis.trying;
+		snprintf(e->bis.sqlstate, sizeof(e->bis.sqlstate), "%s", st);
+	} else {
+		bisect_abandon(e, at < 0 ? "trial did not fail" : "another error");
+		return;
+	}
+	if (e->bis.hi - e->bis.lo > 1)
+		trial_send(e, e->bis.lo + (e->bis.hi - e->bis.lo) / 2);
+	else
+		bisect_reject(e, e->bis.lo);
+}
+
+/* Starts the search when the batch failed for a row's sake; false when
+ * the failure is of another kind (the caller retries). */
+static bool
+bisect_start(struct engine *e, PGresult **res, int n, const char *err)
+{
+	struct batch *b = e->flight;
+	const char *st;
+	int at = failed_statement(res, n, &st);
+
+	if (at < 0 || at >= b->nq || !row_error(st) || e->bis.on)
+		return false;
+	memset(&e->bis, 0, sizeof(e->bis));
+	e->bis.on = true;
+	e->bis.q = at;
+	e->bis.hi = json_array_size(b->rows[b->qkind[at]]);
+	snprintf(e->bis.sqlstate, sizeof(e->bis.sqlstate), "%s", st);
+	log_err("event=batch_rejected statement=%s rows=%zu rows_inbound=%zu "
+		"reason=\"%s\" action=bisect",
+		batch_kind_name(b->qkind[at]), e->bis.hi, b->inbound, err ? err : "");
+	e->flight_failed = false; /* the search owns the batch now */
+	trial_send(e, e->bis.hi);
+	return true;
+}
+
 static void
 batch_done_cb(void *arg, bool ok, bool lost, PGresult **res, int n, const char *err)
 {
@@ -253,6 +450,8 @@ batch_done_cb(void *arg, bool ok, bool lost, PGresult **res, int n, const char *
 
 	if (!ok) {
 		e->m.batch_failures++;
+		if (!lost && bisect_start(e, res, n, err))
+			return; /* a row of it was rejected: it is being sought */
 		e->flight_failed = true;
 		log_err("event=batch_failed rows_inbound=%zu lost=%d reason=\"%s\"",
 			b->inbound, lost, err ? err : "");
