@@ -28,6 +28,8 @@ usage(FILE *f)
 	    {"audit [--since T] [--limit N] [--format F]", "list the audit log"},
 	    {"audit verify", "recompute the audit hash chain"},
 	    {"report visit-rate --month YYYY-MM [...]", "monthly visit rate (report -h)"},
+	    {"broker passwd -o FILE [--new-credentials F]", "mosquitto password file"},
+	    {"broker acl [-o FILE]", "mosquitto ACL file (broker -h)"},
 	};
 	static const char *const rest[] = {
 	    "",
@@ -116,6 +118,8 @@ main(int argc, char **argv)
 		return cmd_user(&cli, argc, argv);
 	if (strcmp(argv[0], "report") == 0)
 		return cmd_report(&cli, argc, argv);
+	if (strcmp(argv[0], "broker") == 0)
+		return cmd_broker(&cli, argc, argv);
 	if (strcmp(argv[0], "audit") == 0)
 		return cmd_audit(&cli, argc, argv);
 	if (strcmp(argv[0], "ack") == 0)

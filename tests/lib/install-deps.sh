@@ -18,6 +18,8 @@ packages=(
 	chromium chromium-driver python3-selenium fonts-wqy-zenhei
 	# the hostile-client and Prometheus checks (tests/http.sh)
 	python3
+	# the broker's TLS listener and its test CA (tests/broker.sh)
+	openssl
 )
 
 # Prints the packages that are not installed, one per line.
