@@ -301,7 +301,7 @@ candidates_json(struct engine *e, double lat, double lon)
 	json_t *a = json_array();
 	size_t i, n;
 
-	n = world_candidates(&e->w, lat, lon, now_wall(), cand, CANDIDATES_MAX);
+	n = world_candidates(&e->w, lat, lon, engine_now(e), cand, CANDIDATES_MAX);
 	for (i = 0; i < n; i++) {
 		const struct responder *r = cand[i].r;
 
@@ -455,13 +455,13 @@ api_act(struct call *c, enum act act)
 		return;
 	}
 	if (act == ACT_ACK)
-		why = incident_ack(&e->w, inc->id, c->user.name, note, now_wall());
+		why = incident_ack(&e->w, inc->id, c->user.name, note, engine_now(e));
 	else if (act == ACT_RESOLVE)
 		why = incident_resolve_op(&e->w, inc->id, c->user.name, outcome, note,
-					  now_wall());
+					  engine_now(e));
 	else
 		why = incident_dispatch_to(&e->w, inc->id, responder, c->user.name,
-					   now_wall());
+					   engine_now(e));
 	if (why != NULL) {
 		http_error(c, 409, "%s", why);
 		return;
@@ -520,7 +520,7 @@ api_visit(struct call *c)
 		http_error(c, 400, "unknown responder");
 		return;
 	}
-	if (v.at > now_wall() + VISIT_SKEW_S) {
+	if (v.at > engine_now(e) + VISIT_SKEW_S) {
 		http_error(c, 400, "a visit in the future");
 		return;
 	}

@@ -97,7 +97,11 @@ struct engine {
 	struct mqtt *mqtt;
 	struct batch *next, *flight;
 	bool flight_failed;
-	double flight_since;
+	double flight_since; /* monotonic, like progress_at and stop_deadline */
+	/* wall minus monotonic clock at the last engine_now(): a change is a
+	 * step of the wall clock */
+	double clock_offset;
+	bool clock_known;
 	struct bisect bis;
 	struct event *retry_ev, *stop_ev;
 	enum eng_phase phase;
@@ -114,7 +118,8 @@ struct engine {
 	VEC(struct pub) outbox;
 	double degraded_since; /* timers were held since then; 0 = healthy */
 	bool ever_connected;   /* the broker session came up once */
-	double progress_at;    /* last commit, or last moment with nothing to do */
+	double progress_at;    /* last commit, or last moment with nothing to do
+				  (monotonic) */
 	bool stalled;	       /* reported as stalled: the watchdog is withheld */
 	struct http *http;     /* the operators' API; NULL when [http] listen = off */
 	/* device supervision (silence.c) */
@@ -182,6 +187,13 @@ extern struct engine *timers_engine;
 void timers_arm(struct engine *e, struct incident *inc);
 void timers_free(struct engine *e, struct incident *inc);
 bool engine_healthy(const struct engine *e);
+
+/* The wall-clock time the core decides with. A step of the wall clock
+ * (NTP at boot, an operator's date -s) is noticed here, before the time is
+ * used: every pending deadline and supervision silence is moved by the
+ * step, so that each keeps the length it had left. Times recorded stay
+ * true wall-clock times. */
+double engine_now(struct engine *e);
 const char *engine_stall_reason(struct engine *e, double now);
 
 /* silence.c: device supervision. supervise_heard: any message from d (an

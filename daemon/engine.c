@@ -109,7 +109,7 @@ engine_new(struct event_base *base, const struct conf *c)
 	e->rd = reader_new(base, c->db_conninfo, c->commit_timeout_s * 3);
 	e->mqtt = mqtt_new(base, c, &cbs, e);
 	mqtt_hold(e->mqtt, true);
-	e->progress_at = now_wall();
+	e->progress_at = now_mono();
 	e->started_at = now_mono();
 	metrics_init(&e->m);
 	timers_engine = e;
@@ -154,7 +154,7 @@ stop_check_cb(evutil_socket_t fd, short what, void *arg)
 	struct engine *e = arg;
 	bool idle = e->flight == NULL && !batch_has_rows(e->next);
 
-	if (idle || now_wall() >= e->stop_deadline) {
+	if (idle || now_mono() >= e->stop_deadline) {
 		if (!idle)
 			log_warn(
 			    "event=stop_timeout unacked=%zu (the broker will redeliver)",
@@ -178,7 +178,7 @@ engine_stop(struct engine *e)
 	if (e->phase == PH_STOPPING)
 		return;
 	e->phase = PH_STOPPING;
-	e->stop_deadline = now_wall() + STOP_WAIT_S;
+	e->stop_deadline = now_mono() + STOP_WAIT_S;
 	mqtt_hold(e->mqtt, true);
 	e->stop_ev = event_new(e->base, -1, EV_PERSIST, stop_check_cb, e);
 	event_add(e->stop_ev, &tv);
@@ -194,7 +194,7 @@ engine_ready(const struct engine *e)
 bool
 engine_progressing(struct engine *e)
 {
-	return engine_stall_reason(e, now_wall()) == NULL;
+	return engine_stall_reason(e, now_mono()) == NULL;
 }
 
 void

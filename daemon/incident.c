@@ -1117,6 +1117,25 @@ incident_extend_offers(struct world *w, double now)
 }
 
 void
+world_shift_deadlines(struct world *w, double delta)
+{
+	struct incident *inc;
+	size_t pos = 0;
+
+	while ((inc = hmap_next(&w->incidents, &pos)) != NULL) {
+		if (inc->timer_at <= 0)
+			continue;
+		if (inc->pending_offer >= 0)
+			inc->offers[inc->pending_offer].deadline += delta;
+		if (inc->retry_at > 0)
+			inc->retry_at += delta;
+		if (inc->escalate_at > 0 && !inc->escalated)
+			inc->escalate_at += delta;
+		incident_timer(w, inc);
+	}
+}
+
+void
 incident_republish(struct world *w, struct incident *inc, double now)
 {
 	if (inc->pending_offer >= 0 && inc->offers[inc->pending_offer].deadline > now)

@@ -73,6 +73,12 @@ void incident_on_timer(struct world *w, struct incident *inc, double now);
  * away), so that nobody times out on an offer never delivered. */
 void incident_extend_offers(struct world *w, double now);
 
+/* The wall clock stepped by delta seconds (positive: forward): moves every
+ * pending deadline (offer answers, retries, escalations) by as much, so
+ * that each still runs for the time it had left, and marks the incidents
+ * changed so that the moved deadlines are stored. */
+void world_shift_deadlines(struct world *w, double delta);
+
 /* Publishes the pending offer again (after a restart: the first copy may
  * have been lost with the process), unless its deadline has passed. */
 void incident_republish(struct world *w, struct incident *inc, double now);

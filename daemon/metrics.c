@@ -174,6 +174,9 @@ metrics_render(const struct metrics *m, const struct metrics_gauges *g, size_t *
 	histogram(f, "carewatch_time_to_accept_seconds",
 		  "Time from an incident's opening to a responder's accept.",
 		  &m->accept_s);
+	single(f, "carewatch_clock_steps_total", "counter",
+	       "Steps of the wall clock; deadlines were moved to keep their length.",
+	       (double)m->clock_steps);
 	single(f, "carewatch_escalations_total", "counter", "Incidents escalated.",
 	       (double)m->escalations);
 	family(f, "carewatch_operator_actions_total", "counter",

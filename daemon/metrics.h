@@ -37,6 +37,7 @@ struct metrics {
 	} dead[METRICS_REASONS];
 	unsigned long dead_other;
 	unsigned long batches, batch_failures;
+	unsigned long clock_steps; /* wall-clock steps seen (timers.c) */
 	struct histogram commit_s;
 	unsigned long offers[OM__COUNT];
 	struct histogram accept_s;

@@ -69,7 +69,7 @@ mqtt_lost(struct mqtt *m, int rc)
 	m->connected = false;
 	m->rng = m->rng * 1103515245u + 12345u;
 	jitter = 0.5 + (double)(m->rng >> 16 & 0x7fff) / 32768.0; /* 0.5 .. 1.5 */
-	m->next_try = now_wall() + m->backoff * jitter;
+	m->next_try = now_mono() + m->backoff * jitter;
 	m->backoff = m->backoff * 2 > 30 ? 30 : m->backoff * 2;
 }
 
@@ -180,7 +180,7 @@ mqtt_tick_cb(evutil_socket_t fd, short what, void *arg)
 			return;
 		}
 		mqtt_kick(m);
-	} else if (m->started && now_wall() >= m->next_try) {
+	} else if (m->started && now_mono() >= m->next_try) {
 		mqtt_try_connect(m, false);
 	}
 }

@@ -26,7 +26,7 @@ static void
 lock_done_cb(void *arg, bool ok, bool lost, PGresult **res, int n, const char *err)
 {
 	struct engine *e = arg;
-	double now = now_wall();
+	double now = engine_now(e);
 
 	e->locking = false;
 	if (!ok) {
@@ -102,7 +102,7 @@ restore_incidents(struct engine *e, PGresult *ri, PGresult *ro)
 		incident_restore(&e->w, list[i]);
 		timers_arm(e, list[i]);
 		/* the first copy of a pending offer may have died with us */
-		incident_republish(&e->w, list[i], now_wall());
+		incident_republish(&e->w, list[i], engine_now(e));
 	}
 	free(list);
 }
@@ -124,7 +124,7 @@ replay_unhandled(struct engine *e, PGresult *r)
 		if (store_unhandled_event(r, i, h.device_id, sizeof(h.device_id), &ev) ==
 			0 &&
 		    (d = hmap_get(&e->w.devices, h.device_id)) != NULL)
-			h.incident_id = incident_on_event(&e->w, d, &ev, now_wall());
+			h.incident_id = incident_on_event(&e->w, d, &ev, engine_now(e));
 		str_copy(h.event_id, ev.id, sizeof(h.event_id));
 		VEC_PUSH(e->w.fx.handled, h);
 		n++;
@@ -137,7 +137,7 @@ static void
 load_done_cb(void *arg, bool ok, bool lost, PGresult **res, int n, const char *err)
 {
 	struct engine *e = arg;
-	double t0 = now_wall();
+	double t0 = now_mono();
 	size_t replayed;
 	int64_t maxid;
 
@@ -164,7 +164,7 @@ load_done_cb(void *arg, bool ok, bool lost, PGresult **res, int n, const char *e
 	log_info("event=loaded elders=%zu devices=%zu responders=%zu incidents_open=%zu "
 		 "replayed=%zu ms=%.1f",
 		 e->w.elders.len, e->w.devices.len, e->w.responders.len, e->w.n_open,
-		 replayed, (now_wall() - t0) * 1000);
+		 replayed, (now_mono() - t0) * 1000);
 	route_update_hold(e);
 	if (batch_has_rows(e->next)) {
 		e->next->replay = true; /* the broker waits for this commit */

@@ -218,7 +218,7 @@ route_message_cb(void *arg, const char *topic, const void *payload, int len)
 {
 	struct engine *e = arg;
 	char id[ID_MAX + 1];
-	double now = now_wall();
+	double now = engine_now(e);
 	enum z2m_topic zt;
 
 	e->next->inbound++;

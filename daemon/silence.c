@@ -210,7 +210,7 @@ static void
 tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct engine *e = arg;
-	double now = now_wall();
+	double now = engine_now(e);
 	size_t n;
 
 	(void)fd;
@@ -269,7 +269,7 @@ silence_free(struct engine *e)
 void
 silence_load(struct engine *e, PGresult *seen)
 {
-	double now = now_wall();
+	double now = engine_now(e);
 	struct incident *inc;
 	struct device *d;
 	size_t pos = 0;
@@ -293,7 +293,7 @@ silence_load(struct engine *e, PGresult *seen)
 void
 silence_sync(struct engine *e)
 {
-	double now = now_wall();
+	double now = engine_now(e);
 	struct device *d;
 	size_t pos = 0;
 

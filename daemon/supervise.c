@@ -494,6 +494,22 @@ sv_touch_all(struct supervisor *sv, double now)
 	}
 }
 
+void
+sv_shift(struct supervisor *sv, double delta)
+{
+	int64_t d = to_ms(delta);
+	size_t i;
+
+	for (i = 0; i < sv->slots.n; i++) {
+		sv->slots.v[i].heard_ms += d;
+		if (sv->slots.v[i].stored_ms != 0)
+			sv->slots.v[i].stored_ms += d;
+	}
+	/* the same shift for every key keeps the heap's order */
+	for (i = 0; i < sv->heap.n; i++)
+		sv->heap.v[i].at_ms += d;
+}
+
 /* --- storms --------------------------------------------------------------- */
 
 void

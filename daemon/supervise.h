@@ -80,6 +80,11 @@ size_t sv_sweep(struct supervisor *sv, double now);
  * do not repeat what they said meanwhile. */
 void sv_touch_all(struct supervisor *sv, double now);
 
+/* The wall clock stepped by delta seconds: moves every silence start and
+ * deadline by as much, so that a step neither finds devices silent nor
+ * hides a silence. */
+void sv_shift(struct supervisor *sv, double delta);
+
 /* The earliest deadline, 0 when nothing is watched. */
 double sv_next(const struct supervisor *sv);
 

@@ -11,6 +11,7 @@
 #include "incident.h"
 #include "log.h"
 #include "mqtt.h"
+#include "supervise.h"
 #include "util.h"
 
 struct engine *timers_engine; /* for the incident timer callbacks */
@@ -22,12 +23,34 @@ engine_healthy(const struct engine *e)
 	return db_up(e->db) && e->locked && !e->flight_failed && mqtt_connected(e->mqtt);
 }
 
+/* a change of the wall-minus-monotonic offset beyond this is a step; NTP's
+ * slewing moves it by at most 0.5 ms per second */
+#define CLOCK_STEP_S 1.0
+
+double
+engine_now(struct engine *e)
+{
+	double wall = now_wall(), off = wall - now_mono(), delta = off - e->clock_offset;
+
+	if (e->clock_known && (delta > CLOCK_STEP_S || delta < -CLOCK_STEP_S)) {
+		log_warn("event=clock_step delta_s=%.3f", delta);
+		e->m.clock_steps++;
+		world_shift_deadlines(&e->w, delta);
+		if (e->sv != NULL)
+			sv_shift(e->sv, delta);
+		/* the libevent timers count monotonic time: they stay right */
+	}
+	e->clock_offset = off;
+	e->clock_known = true;
+	return wall;
+}
+
 static void
 incident_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct engine *e = timers_engine;
 	struct incident *inc = arg;
-	double now = now_wall();
+	double now = engine_now(e);
 
 	/* While offers can be neither stored nor sent, deadlines must not run
 	 * through every candidate unseen: hold the timers, and on recovery give
@@ -69,7 +92,7 @@ timers_arm(struct engine *e, struct incident *inc)
 	}
 	if (inc->timer == NULL)
 		inc->timer = evtimer_new(e->base, incident_timer_cb, inc);
-	d = inc->timer_at - now_wall();
+	d = inc->timer_at - engine_now(e);
 	if (d < 0)
 		d = 0;
 	tv.tv_sec = (long)d;

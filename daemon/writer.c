@@ -200,7 +200,7 @@ static void
 process_committed(struct engine *e, struct batch *b, PGresult *ins)
 {
 	char key[2 * ID_MAX + 2];
-	double now = now_wall();
+	double now = engine_now(e);
 	struct pub p;
 	size_t i;
 	int r;
@@ -463,7 +463,7 @@ batch_done_cb(void *arg, bool ok, bool lost, PGresult **res, int n, const char *
 	e->flight_failed = false;
 	e->n_batches++;
 	e->m.batches++;
-	e->progress_at = now_wall();
+	e->progress_at = now_mono();
 	metrics_observe(&e->m.commit_s, e->progress_at - e->flight_since);
 	for (q = 0; q < b->nq && q < n; q++) {
 		if (b->qkind[q] == Q_EVENTS)
@@ -505,7 +505,7 @@ batch_send(struct engine *e)
 		q[i].nparams = 1;
 		q[i].params[0] = param[i];
 	}
-	e->flight_since = now_wall();
+	e->flight_since = now_mono();
 	if (db_run(e->db, q, n, batch_done_cb, e) < 0) {
 		e->flight_failed = true;
 		log_debug("event=batch_deferred reason=db_unavailable");
@@ -547,7 +547,7 @@ engine_kick(struct engine *e)
 			batch_free(b);
 			e->next = batch_new();
 		}
-		e->progress_at = now_wall();
+		e->progress_at = now_mono();
 		return;
 	}
 	if (!db_idle(e->db))

@@ -612,6 +612,42 @@ for i in range(60):
 	sql "ALTER TABLE events DROP CONSTRAINT test_poison; ALTER TABLE visits DROP CONSTRAINT test_poison_v" >/dev/null
 }
 
+# The wall clock steps an hour forward, then two hours back, while offers
+# are pending (libfaketime fakes the daemon's wall clock from a file and
+# leaves its monotonic clock alone). Each offer window still lasts its 4 s:
+# the forward step must not time the pending offer out at the next change
+# of its incident, nor find every device silent; the backward step must not
+# hold the next offer back for two hours.
+FAKETIME_LIB=/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1
+s_clock_step() {
+	echo "+0" >"$WORK/clock"
+	DAEMON_ENV="LD_PRELOAD=$FAKETIME_LIB FAKETIME_TIMESTAMP_FILE=$WORK/clock FAKETIME_NO_CACHE=1 FAKETIME_DONT_FAKE_MONOTONIC=1" \
+		T_P1=4 scenario_begin clock || return 1
+	local inc t1 t2 t3
+	alarm_offered D1 '{"id":"e-clk","type":"sos"}' || return 1
+	t1=$(date +%s.%N)
+	echo "+3600" >"$WORK/clock"
+	# a second alarm changes the incident: its timer is set again
+	pub dev/D2/event '{"id":"e-clk2","type":"smoke"}'
+	wait_sql 5 "SELECT alarm_count FROM incidents WHERE id=$inc" 2 || return 1
+	wait_msg 10 dispatch/V2 '"offer":2' || return 1
+	t2=$(date +%s.%N)
+	python3 -c "import sys; d=float(sys.argv[2])-float(sys.argv[1]); print('    V1 had %.1f s (window 4 s) across a +1 h step' % d); sys.exit(0 if 3.5 <= d <= 7 else 1)" "$t1" "$t2" ||
+		die "the forward step changed V1's offer window" || return 1
+	echo "-3600" >"$WORK/clock"
+	wait_msg 10 dispatch/V3 '"offer":3' || return 1
+	t3=$(date +%s.%N)
+	python3 -c "import sys; d=float(sys.argv[2])-float(sys.argv[1]); print('    V2 had %.1f s (window 4 s) across a -2 h step' % d); sys.exit(0 if 3.5 <= d <= 7 else 1)" "$t2" "$t3" ||
+		die "the backward step changed V2's offer window" || return 1
+	expect_eq 2 "$(grep -c 'event=clock_step' "$SDIR/daemon.log")" "clock steps logged" || return 1
+	expect_api 200 GET /metrics "$TOK_SUP" || return 1
+	grep -q '^carewatch_clock_steps_total 2$' <<<"$BODY" || die "clock step metric" || return 1
+	# no device was taken for silent, nothing stalled
+	expect_eq 0 "$(sql "SELECT count(*) FROM incidents WHERE kind = 'ticket'")" "tickets (silent devices)" || return 1
+	grep -q 'event=stalled' "$SDIR/daemon.log" && die "the daemon reported a stall" && return 1
+	echo "+0" >"$WORK/clock"
+}
+
 # A device imported while the daemon runs is known after SIGHUP.
 s_reload_reference() {
 	scenario_begin reload || return 1
@@ -1603,6 +1639,7 @@ run "skills: fall prefers first_aid; a missing skill falls back" s_skills_prefer
 run "skills: require offers nobody without the skill" s_skills_require
 run "flood: 2,000 events/s from one device; another SOS within 1 s" s_flood_control
 run "a row PostgreSQL rejects is dead-lettered, the rest committed" s_batch_row_rejected
+run "wall-clock steps of +1 h and -2 h keep offer windows and supervision" s_clock_step
 run "zigbee2mqtt: smoke edges, a repeat, a clear, kill -9 and restart" s_z2m_smoke_edges
 run "zigbee2mqtt: redelivery after kill -9 stored once" s_z2m_redelivery
 run "zigbee2mqtt: unknown names, bridge tree, availability, ticket, SOS, door" s_z2m_topics

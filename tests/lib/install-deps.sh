@@ -20,6 +20,8 @@ packages=(
 	python3
 	# the broker's TLS listener and its test CA (tests/broker.sh)
 	openssl
+	# wall-clock steps under the daemon (s_clock_step in tests/scenarios.sh)
+	libfaketime
 )
 
 # Prints the packages that are not installed, one per line.
