@@ -28,11 +28,12 @@ usage(FILE *f)
 	    {"audit [--since T] [--limit N] [--format F]", "list the audit log"},
 	    {"audit verify", "recompute the audit hash chain"},
 	    {"report visit-rate --month YYYY-MM [...]", "monthly visit rate (report -h)"},
+	    {"visit add --elder ID --at TIME --kind K", "record a visit (visit -h)"},
 	};
 	static const char *const rest[] = {
 	    "",
 	    "Values:",
-	    "  KIND  areas, stations, volunteers, elders, devices",
+	    "  KIND  areas, stations, volunteers, elders, devices, visits",
 	    "  E     utf-8 (default) or gb18030",
 	    "  F     table (default) or json",
 	    "  S     open (default) or all",
@@ -116,6 +117,8 @@ main(int argc, char **argv)
 		return cmd_user(&cli, argc, argv);
 	if (strcmp(argv[0], "report") == 0)
 		return cmd_report(&cli, argc, argv);
+	if (strcmp(argv[0], "visit") == 0)
+		return cmd_visit(&cli, argc, argv);
 	if (strcmp(argv[0], "audit") == 0)
 		return cmd_audit(&cli, argc, argv);
 	if (strcmp(argv[0], "ack") == 0)
