@@ -18,6 +18,8 @@ packages=(
 	chromium chromium-driver python3-selenium fonts-wqy-zenhei
 	# the hostile-client and Prometheus checks (tests/http.sh)
 	python3
+	# tests/visits.sh: script(1) gives an import a terminal; jq reads JSON
+	bsdutils jq
 )
 
 # Prints the packages that are not installed, one per line.
