@@ -22,8 +22,8 @@
 #define REF_MAX	       64
 
 /* Stores a visit unless its key is there already; says whether the elder
- * and the responder (a station or a volunteer) exist, and whether a row
- * went in. */
+ * and the responder (a station or a volunteer) exist, whether a row went
+ * in, and whether a row already there is this visit (elder, time, kind). */
 static const char SQL_VISIT_ADD[] =
     "WITH chk AS (SELECT EXISTS (SELECT 1 FROM elders WHERE id = $2) AS el,"
     " ($3::text IS NULL OR EXISTS (SELECT 1 FROM stations WHERE id = $3)"
@@ -31,7 +31,9 @@ static const char SQL_VISIT_ADD[] =
     " ins AS (INSERT INTO visits (id, elder_id, responder_id, at, kind, in_person, "
     "note) SELECT $1, $2, $3, to_timestamp($4::double precision), $5, $6::boolean, $7"
     " FROM chk WHERE el AND rs ON CONFLICT (id) DO NOTHING RETURNING 1)"
-    " SELECT el, rs, (SELECT count(*) FROM ins) FROM chk";
+    " SELECT el, rs, (SELECT count(*) FROM ins),"
+    " (SELECT v.elder_id = $2 AND v.at = to_timestamp($4::double precision)"
+    "  AND v.kind = $5 FROM visits v WHERE v.id = $1) FROM chk";
 
 /* Prints how to call the command. */
 static void
@@ -196,7 +198,11 @@ visit_add(struct cli *cli, int argc, char **argv)
 	}
 	if (strcmp(PQgetvalue(r, 0, 2), "0") == 0) {
 		cli_exec(c, "ROLLBACK", "visit add");
-		printf("visit %s was already recorded: nothing changed\n", key);
+		/* the same sheet typed again, or its number used twice */
+		printf("visit %s was already recorded%s: nothing changed\n", key,
+		       strcmp(PQgetvalue(r, 0, 3), "t") == 0
+			   ? ""
+			   : " (with another elder, time or kind)");
 		rc = 0;
 		goto out;
 	}

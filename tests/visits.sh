@@ -170,8 +170,14 @@ s_add_duplicate() {
 	n=$(nvisits)
 	cw visit add --elder E1 --at "2025-11-10 09:30" --kind routine --id S-1 >"$WORK/out" ||
 		{ die "a visit already recorded is not an error"; return 1; }
-	grep -q "already recorded" "$WORK/out" || { die "output '$(cat "$WORK/out")'"; return 1; }
+	expect_eq "visit @desk:S-1 was already recorded: nothing changed" "$(cat "$WORK/out")" \
+		"output" || return 1
 	expect_eq "$n" "$(nvisits)" "no second row" || return 1
+	# the sheet number used again for another visit: said, nothing changed
+	cw visit add --elder E2 --at "2025-11-10 09:30" --kind routine --id S-1 >"$WORK/out" || return 1
+	expect_eq "visit @desk:S-1 was already recorded (with another elder, time or kind): nothing changed" \
+		"$(cat "$WORK/out")" "output" || return 1
+	expect_eq "E1" "$(sql "SELECT elder_id FROM visits WHERE id = '@desk:S-1'")" "S-1 unchanged" || return 1
 	expect_eq 1 "$(sql "SELECT count(*) FROM visits WHERE id = '@desk:S-1'")" "rows of S-1" || return 1
 }
 
