@@ -1081,6 +1081,7 @@ import_apply(struct import *im, PGconn *conn, const char *key, long *added, long
 		goto conn_fail;
 	return rc;
 conn_fail:
+	progress_clear(&im->prog);
 	fprintf(stderr, "%s: database: %s", im->path, PQerrorMessage(conn));
 	return -1;
 }
@@ -1120,6 +1121,8 @@ import_db(struct import *im, struct cli *cli)
 	PGconn *conn = NULL;
 	int rc = -1;
 
+	/* messages from here on start on a clean line */
+	progress_clear(&im->prog);
 	if (im->id_numbers && import_key(cli, key, sizeof(key), err, sizeof(err)) < 0) {
 		rc = -2;
 		goto key_fail;
@@ -1145,11 +1148,13 @@ import_db(struct import *im, struct cli *cli)
 		goto rollback;
 	if (strcmp(im->kind->name, "areas") == 0)
 		qsort(im->rows, im->nrows, sizeof(*im->rows), area_row_cmp);
-	if (import_apply(im, conn, im->id_numbers ? key : NULL, &added, &updated) < 0)
+	rc = import_apply(im, conn, im->id_numbers ? key : NULL, &added, &updated);
+	progress_clear(&im->prog);
+	if (rc < 0)
 		goto rollback;
+	rc = -1;
 	if (db_exec(conn, im->path, "COMMIT") < 0)
 		goto out;
-	progress_clear(&im->prog);
 	printf("imported %s: %zu rows (%ld new, %ld %s)\n", im->kind->name, im->nrows,
 	       added, updated,
 	       strcmp(im->kind->name, "visits") == 0 ? "already present" : "updated");
@@ -1306,6 +1311,7 @@ cmd_import(struct cli *cli, int argc, char **argv)
 		raw = NULL;
 	}
 	if (import_check(&im, text, len) < 0 || (db = import_db(&im, cli)) < 0) {
+		progress_clear(&im.prog);
 		if (db == -2)
 			goto out; /* reported on one line */
 		if (im.errors > IMPORT_ERRORS_SHOWN)
