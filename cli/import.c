@@ -214,6 +214,7 @@ struct import {
 	bool id_numbers; /* some row has a non-empty id_number */
 	int today;	 /* yyyymmdd, local time: no birth date after it */
 	double now;	 /* no visit later than this (plus the skew) */
+	int differ;	 /* visits already there with another elder, time, kind */
 	struct strmap unique;
 	struct progress prog;
 };
@@ -852,15 +853,20 @@ import_sql(const struct import *im, char *sql, size_t len, int *nparams)
 	bool areas = strcmp(k->name, "areas") == 0;
 
 	/* a visit is recorded once: a sheet typed again, or a visit the
-	 * responder already sent, is left as it is */
+	 * responder already sent, is left as it is. t: new; f: there, the
+	 * same elder, time and kind; d: there, but another visit */
 	if (strcmp(k->name, "visits") == 0) {
 		*nparams = 7;
 		return str_copy(
 		    sql,
-		    "INSERT INTO visits (id, elder_id, responder_id, at, kind, "
-		    "in_person, note) VALUES ($1, $2, $3, "
+		    "WITH ins AS (INSERT INTO visits (id, elder_id, responder_id, at, "
+		    "kind, in_person, note) VALUES ($1, $2, $3, "
 		    "to_timestamp($4::double precision), $5, $6::boolean, $7) "
-		    "ON CONFLICT (id) DO NOTHING RETURNING true",
+		    "ON CONFLICT (id) DO NOTHING RETURNING 1) "
+		    "SELECT CASE WHEN EXISTS (SELECT 1 FROM ins) THEN 't' "
+		    "WHEN EXISTS (SELECT 1 FROM visits v WHERE v.id = $1 AND "
+		    "v.elder_id = $2 AND v.at = to_timestamp($4::double precision) "
+		    "AND v.kind = $5) THEN 'f' ELSE 'd' END",
 		    len);
 	}
 	cols[0] = vals[0] = sets[0] = '\0';
@@ -1010,6 +1016,20 @@ import_db_error(struct import *im, const struct row *row, const PGresult *res)
 			     msg != NULL ? msg : PQresultErrorMessage(res));
 }
 
+/* Says that a visit's key is already recorded for another visit (its sheet
+ * number used twice, or a corrected sheet): it is left as it is. */
+static void
+import_differs(struct import *im, const struct row *row)
+{
+	if (++im->differ > IMPORT_ERRORS_SHOWN)
+		return;
+	progress_clear(&im->prog);
+	fprintf(stderr,
+		"%s:%d: column id: already recorded with another elder, time or kind; "
+		"left as it is\n",
+		im->path, row->line);
+}
+
 /* Sends the upserts in pipelined batches and counts new and updated rows;
  * stops at the first failed row. */
 static int
@@ -1055,8 +1075,8 @@ import_apply(struct import *im, PGconn *conn, const char *key, long *added, long
 						(*added)++;
 					else
 						(*updated)++;
-				} else if (st == PGRES_TUPLES_OK && PQntuples(res) == 0) {
-					(*updated)++; /* a visit already there */
+					if (strcmp(PQgetvalue(res, 0, 0), "d") == 0)
+						import_differs(im, &im->rows[r]);
 				} else if (st == PGRES_FATAL_ERROR) {
 					import_db_error(im, &im->rows[r], res);
 					rc = -1;
@@ -1155,9 +1175,16 @@ import_db(struct import *im, struct cli *cli)
 	rc = -1;
 	if (db_exec(conn, im->path, "COMMIT") < 0)
 		goto out;
-	printf("imported %s: %zu rows (%ld new, %ld %s)\n", im->kind->name, im->nrows,
-	       added, updated,
-	       strcmp(im->kind->name, "visits") == 0 ? "already present" : "updated");
+	if (strcmp(im->kind->name, "visits") != 0)
+		printf("imported %s: %zu rows (%ld new, %ld updated)\n", im->kind->name,
+		       im->nrows, added, updated);
+	else if (im->differ == 0)
+		printf("imported visits: %zu rows (%ld new, %ld already present)\n",
+		       im->nrows, added, updated);
+	else
+		printf("imported visits: %zu rows (%ld new, %ld already present, %d of "
+		       "them recorded otherwise: left as they were)\n",
+		       im->nrows, added, updated, im->differ);
 	rc = 0;
 	goto out;
 key_fail:

@@ -245,6 +245,15 @@ s_reimport() {
 	cw import visits "$F/visits.csv" >"$WORK/out" || return 1
 	expect_eq "imported visits: 4 rows (0 new, 4 already present)" "$(cat "$WORK/out")" "summary" || return 1
 	expect_eq "$n" "$(nvisits)" "rows" || return 1
+	# a corrected sheet: P-8's time changed; the stored visit stays, said
+	sed 's/^P-8,E3,2025-11-16 10:00/P-8,E3,2025-11-17 10:00/' "$F/visits.csv" >"$F/corrected.csv"
+	cw import visits "$F/corrected.csv" >"$WORK/out" 2>"$WORK/err" || return 1
+	expect_eq "imported visits: 4 rows (0 new, 4 already present, 1 of them recorded otherwise: left as they were)" \
+		"$(cat "$WORK/out")" "summary" || return 1
+	expect_eq "$F/corrected.csv:5: column id: already recorded with another elder, time or kind; left as it is" \
+		"$(cat "$WORK/err")" "the line named" || return 1
+	expect_eq "2025-11-16" "$(sql "SELECT (at AT TIME ZONE 'Asia/Shanghai')::date FROM visits WHERE id = '@desk:P-8'")" \
+		"P-8 as it was" || return 1
 }
 
 s_import_gb18030() {
