@@ -99,5 +99,6 @@ int cmd_resolve(struct cli *cli, int argc, char **argv);
 int cmd_dispatch(struct cli *cli, int argc, char **argv);
 int cmd_report(struct cli *cli, int argc, char **argv); /* report.c */
 int cmd_broker(struct cli *cli, int argc, char **argv); /* broker.c */
+int cmd_visit(struct cli *cli, int argc, char **argv);	/* visits.c */
 
 #endif

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <libpq-fe.h>
 
@@ -23,6 +24,7 @@
 #define IMPORT_PARAMS_MAX   24
 #define IMPORT_SQL_MAX	    4096
 #define ID_MAX		    64
+#define PROGRESS_EVERY_S    0.2 /* a terminal's progress line: at most 5 a second */
 
 enum col_type {
 	T_ID,		/* 1..64 of [A-Za-z0-9_.:-] */
@@ -50,6 +52,10 @@ enum col_type {
 	T_IDNUM,	/* 身份证号 */
 	T_SECONDS,	/* heartbeat period */
 	T_EXTID,	/* zigbee2mqtt friendly name */
+	T_VISIT_ID,	/* 1..40 of [A-Za-z0-9_.:-] */
+	T_VISIT_AT,	/* RFC 3339, or YYYY-MM-DD HH:MM local; stored as epoch */
+	T_VISIT_KIND,	/* routine ... phone */
+	T_BOOLEAN,	/* yes / no, true / false, 1 / 0 */
 };
 
 #define C_REQ	   1 /* the header must have it */
@@ -138,6 +144,29 @@ static const struct column device_cols[] = {
     {"heartbeat_s", T_SECONDS, 0, NULL, NULL, NULL},
 };
 
+/* Visit sheets (issue 8). The row's key is the one every way in uses:
+ * RESPONDER:id with a responder (the same visit sent over MQTT by that
+ * responder), @desk:id without (the same as `carewatch visit add`). */
+static const struct column visit_cols[] = {
+    {"id", T_VISIT_ID, REQ, NULL, NULL, NULL},
+    {"elder_id", T_ID, REQ, NULL, "elders e WHERE e.id = v", "elder"},
+    {"at", T_VISIT_AT, REQ, NULL, NULL, NULL},
+    {"kind", T_VISIT_KIND, REQ, NULL, NULL, NULL},
+    {"in_person", T_BOOLEAN, 0, NULL, NULL, NULL},
+    {"responder_id", T_ID, 0, NULL,
+     "(SELECT id FROM stations UNION ALL SELECT id FROM volunteers) s WHERE s.id = v",
+     "responder (station or volunteer)"},
+    {"note", T_TEXT, 0, NULL, NULL, NULL},
+};
+
+/* Other names a header may use for a column. */
+static const struct {
+	const char *kind, *alias, *name;
+} column_aliases[] = {
+    {"visits", "elder", "elder_id"},
+    {"visits", "responder", "responder_id"},
+};
+
 #define KIND(nm, cols)                                                                   \
 	{                                                                                \
 		nm, nm, cols, sizeof(cols) / sizeof(cols[0])                             \
@@ -146,7 +175,7 @@ static const struct column device_cols[] = {
 static const struct kind kinds[] = {
     KIND("areas", area_cols),		KIND("stations", station_cols),
     KIND("volunteers", volunteer_cols), KIND("elders", elder_cols),
-    KIND("devices", device_cols),
+    KIND("devices", device_cols),	KIND("visits", visit_cols),
 };
 
 #define KIND_COLS_MAX 18
@@ -167,6 +196,13 @@ struct row {
 	char **vals;
 };
 
+/* The progress line on a terminal (stderr): none when it is not one. */
+struct progress {
+	bool tty;
+	bool shown;  /* a line is on the screen */
+	double next; /* when the next update may be drawn (monotonic) */
+};
+
 struct import {
 	const char *path;
 	const struct kind *kind;
@@ -177,8 +213,41 @@ struct import {
 	int errors;
 	bool id_numbers; /* some row has a non-empty id_number */
 	int today;	 /* yyyymmdd, local time: no birth date after it */
+	double now;	 /* no visit later than this (plus the skew) */
+	int differ;	 /* visits already there with another elder, time, kind */
 	struct strmap unique;
+	struct progress prog;
 };
+
+/* Draws "\r  DONE/TOTAL rows" (TOTAL 0: not known yet) on a terminal, at
+ * most every PROGRESS_EVERY_S unless force. */
+static void
+progress_show(struct progress *p, const char *what, size_t done, size_t total, bool force)
+{
+	double t;
+
+	if (!p->tty)
+		return;
+	t = now_mono();
+	if (!force && t < p->next)
+		return;
+	p->next = t + PROGRESS_EVERY_S;
+	if (total > 0)
+		fprintf(stderr, "\r  %s %zu/%zu rows", what, done, total);
+	else
+		fprintf(stderr, "\r  %s %zu rows", what, done);
+	p->shown = true;
+}
+
+/* Clears the progress line, so that a message starts on a clean line. */
+static void
+progress_clear(struct progress *p)
+{
+	if (!p->shown)
+		return;
+	fprintf(stderr, "\r\033[K");
+	p->shown = false;
+}
 
 static void import_error(struct import *im, int line, const char *col, const char *fmt,
 			 ...) CW_PRINTF(4, 5);
@@ -194,6 +263,7 @@ import_error(struct import *im, int line, const char *col, const char *fmt, ...)
 	im->errors++;
 	if (im->errors > IMPORT_ERRORS_SHOWN)
 		return;
+	progress_clear(&im->prog);
 	va_start(ap, fmt);
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
@@ -288,6 +358,7 @@ static const char *
 check_value(const struct column *c, const char *v, int today, char *out, size_t len,
 	    char *reason, size_t rlen)
 {
+	double at;
 	enum area_level level;
 	const char *why = NULL;
 	double d;
@@ -374,6 +445,21 @@ check_value(const struct column *c, const char *v, int today, char *out, size_t 
 		if (validate_integer(v, 1, 7 * 86400, &l) < 0)
 			return "expected a whole number of seconds from 1 to 604800";
 		break;
+	case T_VISIT_ID:
+		if (!id_valid(v, strlen(v), VALIDATE_VISIT_ID_MAX))
+			return "expected 1 to 40 letters, digits or _ . : -";
+		break;
+	case T_VISIT_AT:
+		if ((why = validate_visit_time(v, &at)) == NULL)
+			snprintf(out, len, "%.3f", at);
+		return why;
+	case T_VISIT_KIND:
+		why = validate_word(v, validate_visit_kinds, reason, rlen);
+		break;
+	case T_BOOLEAN:
+		if ((why = validate_boolean(v, &b)) == NULL)
+			str_copy(out, b ? "true" : "false", len);
+		return why;
 	}
 	if (why != NULL)
 		return why;
@@ -439,6 +525,13 @@ import_header(struct import *im, struct csv_reader *r)
 			if (strcasecmp(k->cols[i].name, h) == 0)
 				c = (int)i;
 		}
+		for (i = 0;
+		     c < 0 && i < sizeof(column_aliases) / sizeof(column_aliases[0]);
+		     i++) {
+			if (strcmp(column_aliases[i].kind, k->name) == 0 &&
+			    strcasecmp(column_aliases[i].alias, h) == 0)
+				c = kind_column(k, column_aliases[i].name);
+		}
 		if (c < 0) {
 			import_error(im, r->rec_line, NULL,
 				     "unknown column \"%s\" (%s takes: %s)",
@@ -460,6 +553,42 @@ import_header(struct import *im, struct csv_reader *r)
 	return im->errors > before ? -1 : 0;
 }
 
+/* A visit's rules across columns: its key (kept as the row's derived value)
+ * once in the file, and validate_visit() over kind, in_person and at, which
+ * also fills in in_person when the row leaves it empty. */
+static void
+import_visit_rules(struct import *im, struct row *row)
+{
+	const struct kind *k = im->kind;
+	int ip = kind_column(k, "in_person"), rs = kind_column(k, "responder_id"),
+	    at = kind_column(k, "at"), kd = kind_column(k, "kind"), first, said = -1;
+	char key[VALIDATE_VISIT_ID_MAX + ID_MAX + 8], ukey[sizeof(key) + 8];
+	const char *why, *col;
+	bool stored;
+
+	if (row->vals[rs] != NULL)
+		snprintf(key, sizeof(key), "%s:%s", row->vals[rs], row->vals[0]);
+	else
+		snprintf(key, sizeof(key), "@desk:%s", row->vals[0]);
+	row->vals[k->ncols] = xstrdup(key);
+	snprintf(ukey, sizeof(ukey), "key\x1f%s", key);
+	if ((first = strmap_add(&im->unique, ukey, row->line)) != 0)
+		import_error(im, row->line, "id", "repeats the visit on line %d", first);
+	if (row->vals[ip] != NULL)
+		said = strcmp(row->vals[ip], "true") == 0;
+	why = validate_visit(row->vals[kd], said, strtod(row->vals[at], NULL), im->now,
+			     &stored);
+	if (why != NULL) {
+		col = strstr(why, "phone") != NULL    ? "in_person"
+		      : strstr(why, "future") != NULL ? "at"
+						      : "kind";
+		import_error(im, row->line, col, "%s", why);
+		return;
+	}
+	free(row->vals[ip]);
+	row->vals[ip] = xstrdup(stored ? "true" : "false");
+}
+
 /* Checks what spans columns of one row: an area's level and parent, a
  * zigbee2mqtt device's name, values that must be unique in the file. */
 static void
@@ -474,6 +603,10 @@ import_row_rules(struct import *im, struct row *row)
 
 	if (kv == NULL)
 		return; /* the key column is already reported */
+	if (strcmp(k->name, "visits") == 0) {
+		import_visit_rules(im, row);
+		return;
+	}
 	snprintf(key, sizeof(key), "key\x1f%s", kv);
 	if ((first = strmap_add(&im->unique, key, row->line)) != 0)
 		import_error(im, row->line, k->cols[0].name, "repeats the row on line %d",
@@ -719,6 +852,23 @@ import_sql(const struct import *im, char *sql, size_t len, int *nparams)
 	int n = 0;
 	bool areas = strcmp(k->name, "areas") == 0;
 
+	/* a visit is recorded once: a sheet typed again, or a visit the
+	 * responder already sent, is left as it is. t: new; f: there, the
+	 * same elder, time and kind; d: there, but another visit */
+	if (strcmp(k->name, "visits") == 0) {
+		*nparams = 7;
+		return str_copy(
+		    sql,
+		    "WITH ins AS (INSERT INTO visits (id, elder_id, responder_id, at, "
+		    "kind, in_person, note) VALUES ($1, $2, $3, "
+		    "to_timestamp($4::double precision), $5, $6::boolean, $7) "
+		    "ON CONFLICT (id) DO NOTHING RETURNING 1) "
+		    "SELECT CASE WHEN EXISTS (SELECT 1 FROM ins) THEN 't' "
+		    "WHEN EXISTS (SELECT 1 FROM visits v WHERE v.id = $1 AND "
+		    "v.elder_id = $2 AND v.at = to_timestamp($4::double precision) "
+		    "AND v.kind = $5) THEN 'f' ELSE 'd' END",
+		    len);
+	}
 	cols[0] = vals[0] = sets[0] = '\0';
 	for (i = 0; i < k->ncols; i++) {
 		const char *name = k->cols[i].name;
@@ -783,6 +933,17 @@ import_params(const struct import *im, const struct row *row, const char *key,
 	size_t i;
 	int n = 0;
 
+	if (strcmp(k->name, "visits") == 0) {
+		/* the order of import_sql(): key, then the columns but the id */
+		params[n++] = row->vals[k->ncols];
+		params[n++] = row->vals[kind_column(k, "elder_id")];
+		params[n++] = row->vals[kind_column(k, "responder_id")];
+		params[n++] = row->vals[kind_column(k, "at")];
+		params[n++] = row->vals[kind_column(k, "kind")];
+		params[n++] = row->vals[kind_column(k, "in_person")];
+		params[n++] = row->vals[kind_column(k, "note")];
+		return;
+	}
 	for (i = 0; i < k->ncols; i++) {
 		if (im->hdr[i] < 0)
 			continue;
@@ -855,6 +1016,20 @@ import_db_error(struct import *im, const struct row *row, const PGresult *res)
 			     msg != NULL ? msg : PQresultErrorMessage(res));
 }
 
+/* Says that a visit's key is already recorded for another visit (its sheet
+ * number used twice, or a corrected sheet): it is left as it is. */
+static void
+import_differs(struct import *im, const struct row *row)
+{
+	if (++im->differ > IMPORT_ERRORS_SHOWN)
+		return;
+	progress_clear(&im->prog);
+	fprintf(stderr,
+		"%s:%d: column id: already recorded with another elder, time or kind; "
+		"left as it is\n",
+		im->path, row->line);
+}
+
 /* Sends the upserts in pipelined batches and counts new and updated rows;
  * stops at the first failed row. */
 static int
@@ -891,6 +1066,7 @@ import_apply(struct import *im, PGconn *conn, const char *key, long *added, long
 		}
 		if (PQpipelineSync(conn) != 1)
 			goto conn_fail;
+		progress_show(&im->prog, "stored", end, im->nrows, end == im->nrows);
 		for (r = start; r < end; r++) {
 			while ((res = PQgetResult(conn)) != NULL) {
 				st = PQresultStatus(res);
@@ -899,6 +1075,8 @@ import_apply(struct import *im, PGconn *conn, const char *key, long *added, long
 						(*added)++;
 					else
 						(*updated)++;
+					if (strcmp(PQgetvalue(res, 0, 0), "d") == 0)
+						import_differs(im, &im->rows[r]);
 				} else if (st == PGRES_FATAL_ERROR) {
 					import_db_error(im, &im->rows[r], res);
 					rc = -1;
@@ -923,6 +1101,7 @@ import_apply(struct import *im, PGconn *conn, const char *key, long *added, long
 		goto conn_fail;
 	return rc;
 conn_fail:
+	progress_clear(&im->prog);
 	fprintf(stderr, "%s: database: %s", im->path, PQerrorMessage(conn));
 	return -1;
 }
@@ -962,6 +1141,8 @@ import_db(struct import *im, struct cli *cli)
 	PGconn *conn = NULL;
 	int rc = -1;
 
+	/* messages from here on start on a clean line */
+	progress_clear(&im->prog);
 	if (im->id_numbers && import_key(cli, key, sizeof(key), err, sizeof(err)) < 0) {
 		rc = -2;
 		goto key_fail;
@@ -987,12 +1168,23 @@ import_db(struct import *im, struct cli *cli)
 		goto rollback;
 	if (strcmp(im->kind->name, "areas") == 0)
 		qsort(im->rows, im->nrows, sizeof(*im->rows), area_row_cmp);
-	if (import_apply(im, conn, im->id_numbers ? key : NULL, &added, &updated) < 0)
+	rc = import_apply(im, conn, im->id_numbers ? key : NULL, &added, &updated);
+	progress_clear(&im->prog);
+	if (rc < 0)
 		goto rollback;
+	rc = -1;
 	if (db_exec(conn, im->path, "COMMIT") < 0)
 		goto out;
-	printf("imported %s: %zu rows (%ld new, %ld updated)\n", im->kind->name,
-	       im->nrows, added, updated);
+	if (strcmp(im->kind->name, "visits") != 0)
+		printf("imported %s: %zu rows (%ld new, %ld updated)\n", im->kind->name,
+		       im->nrows, added, updated);
+	else if (im->differ == 0)
+		printf("imported visits: %zu rows (%ld new, %ld already present)\n",
+		       im->nrows, added, updated);
+	else
+		printf("imported visits: %zu rows (%ld new, %ld already present, %d of "
+		       "them recorded otherwise: left as they were)\n",
+		       im->nrows, added, updated, im->differ);
 	rc = 0;
 	goto out;
 key_fail:
@@ -1013,8 +1205,11 @@ static void
 import_usage(FILE *f)
 {
 	fprintf(f, "usage: carewatch import KIND FILE.csv [--encoding utf-8|gb18030]\n"
-		   "  KIND: areas, stations, volunteers, elders, devices\n"
-		   "  FILE.csv: a header row, then one row per record; - reads stdin\n");
+		   "  KIND: areas, stations, volunteers, elders, devices, visits\n"
+		   "  FILE.csv: a header row, then one row per record; - reads stdin\n"
+		   "  visits: id,elder_id,at,kind[,in_person,responder_id,note]; at is\n"
+		   "    YYYY-MM-DD HH:MM in [dispatch] timezone or RFC 3339; a visit\n"
+		   "    already recorded is left as it is\n");
 }
 
 /* Checks the whole file; prints every problem (the first few) and returns -1
@@ -1046,8 +1241,11 @@ import_check(struct import *im, char *text, size_t len)
 		return -1;
 	}
 	scratch = xcalloc(1, CSV_FIELD_MAX + 64);
-	while ((n = csv_next(&r)) == 1)
+	while ((n = csv_next(&r)) == 1) {
 		import_record(im, &r, scratch, CSV_FIELD_MAX + 64);
+		progress_show(&im->prog, "checked", im->nrows, 0, false);
+	}
+	progress_show(&im->prog, "checked", im->nrows, 0, true);
 	if (n < 0)
 		import_error(im, r.err_line, NULL, "%s", r.err);
 	explicit_bzero(scratch, CSV_FIELD_MAX + 64);
@@ -1095,6 +1293,11 @@ cmd_import(struct cli *cli, int argc, char **argv)
 	}
 	memset(&im, 0, sizeof(im));
 	im.path = path;
+	im.prog.tty = isatty(STDERR_FILENO) == 1;
+	/* dates and local times are the configured zone's */
+	setenv("TZ", cli->conf.timezone, 1);
+	tzset();
+	im.now = now_wall();
 	now = time(NULL);
 	localtime_r(&now, &tm);
 	im.today = (tm.tm_year + 1900) * 10000 + (tm.tm_mon + 1) * 100 + tm.tm_mday;
@@ -1135,6 +1338,7 @@ cmd_import(struct cli *cli, int argc, char **argv)
 		raw = NULL;
 	}
 	if (import_check(&im, text, len) < 0 || (db = import_db(&im, cli)) < 0) {
+		progress_clear(&im.prog);
 		if (db == -2)
 			goto out; /* reported on one line */
 		if (im.errors > IMPORT_ERRORS_SHOWN)
@@ -1145,6 +1349,7 @@ cmd_import(struct cli *cli, int argc, char **argv)
 	}
 	rc = 0;
 out:
+	progress_clear(&im.prog);
 	import_free(&im);
 	if (raw != NULL)
 		explicit_bzero(raw, rawlen);

@@ -30,11 +30,12 @@ usage(FILE *f)
 	    {"report visit-rate --month YYYY-MM [...]", "monthly visit rate (report -h)"},
 	    {"broker passwd -o FILE [--new-credentials F]", "mosquitto password file"},
 	    {"broker acl [-o FILE]", "mosquitto ACL file (broker -h)"},
+	    {"visit add --elder ID --at TIME --kind K", "record a visit (visit -h)"},
 	};
 	static const char *const rest[] = {
 	    "",
 	    "Values:",
-	    "  KIND  areas, stations, volunteers, elders, devices",
+	    "  KIND  areas, stations, volunteers, elders, devices, visits",
 	    "  E     utf-8 (default) or gb18030",
 	    "  F     table (default) or json",
 	    "  S     open (default) or all",
@@ -120,6 +121,8 @@ main(int argc, char **argv)
 		return cmd_report(&cli, argc, argv);
 	if (strcmp(argv[0], "broker") == 0)
 		return cmd_broker(&cli, argc, argv);
+	if (strcmp(argv[0], "visit") == 0)
+		return cmd_visit(&cli, argc, argv);
 	if (strcmp(argv[0], "audit") == 0)
 		return cmd_audit(&cli, argc, argv);
 	if (strcmp(argv[0], "ack") == 0)

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "conf.h"
 #include "util.h"
@@ -477,4 +478,116 @@ validate_mask_id_number(const char *s, char *out, size_t len)
 	n = strlen(out);
 	for (i = 4; i + 4 < n; i++)
 		out[i] = '*';
+}
+
+/* --- visit records ------------------------------------------------------ */
+
+const char *const validate_visit_kinds[] = {"routine",	    "patrol", "alarm_followup",
+					    "home_service", "phone",  NULL};
+
+const char *
+validate_visit(const char *kind, int in_person, double at, double now,
+	       bool *in_person_out)
+{
+	size_t i;
+	bool phone;
+
+	for (i = 0; validate_visit_kinds[i] != NULL; i++) {
+		if (kind != NULL && strcmp(kind, validate_visit_kinds[i]) == 0)
+			break;
+	}
+	if (validate_visit_kinds[i] == NULL)
+		return "unknown visit kind (routine, patrol, alarm_followup, "
+		       "home_service or phone)";
+	/* a phone call is a visit, but not one in person: the visit rate
+	 * counts it only when [reports] visit_phone_counts says so */
+	phone = strcmp(kind, "phone") == 0;
+	if (phone && in_person == 1)
+		return "a phone visit is not in person";
+	if (!isfinite(at) || at > now + VALIDATE_VISIT_SKEW_S)
+		return "a visit in the future";
+	*in_person_out = in_person < 0 ? !phone : in_person == 1;
+	return NULL;
+}
+
+const char *
+validate_boolean(const char *s, bool *out)
+{
+	if (strcasecmp(s, "yes") == 0 || strcasecmp(s, "true") == 0 ||
+	    strcmp(s, "1") == 0 || strcmp(s, "是") == 0)
+		*out = true;
+	else if (strcasecmp(s, "no") == 0 || strcasecmp(s, "false") == 0 ||
+		 strcmp(s, "0") == 0 || strcmp(s, "否") == 0)
+		*out = false;
+	else
+		return "expected yes or no (true/false, 1/0)";
+	return NULL;
+}
+
+/* Reads the H:MM or HH:MM[:SS] of a local time. */
+static int
+clock_parse(const char *p, int *h, int *mi, int *sec)
+{
+	int n = 0;
+
+	*h = *mi = *sec = 0;
+	if (!isdigit((unsigned char)*p))
+		return -1;
+	while (isdigit((unsigned char)*p) && n < 2)
+		*h = *h * 10 + (*p++ - '0'), n++;
+	if (*p++ != ':' || !isdigit((unsigned char)p[0]) || !isdigit((unsigned char)p[1]))
+		return -1;
+	*mi = (p[0] - '0') * 10 + (p[1] - '0');
+	p += 2;
+	if (*p == ':') {
+		p++;
+		if (!isdigit((unsigned char)p[0]) || !isdigit((unsigned char)p[1]))
+			return -1;
+		*sec = (p[0] - '0') * 10 + (p[1] - '0');
+		p += 2;
+	}
+	if (*p != '\0' || *h > 23 || *mi > 59 || *sec > 59)
+		return -1;
+	return 0;
+}
+
+const char *
+validate_visit_time(const char *s, double *at)
+{
+	static const char expected[] =
+	    "expected a time: YYYY-MM-DD HH:MM (local) or RFC 3339 "
+	    "(2026-11-20T08:00:00+08:00)";
+	char date[16], day[16];
+	const char *sp;
+	size_t n;
+	int ymd, h, mi, sec;
+	struct tm tm;
+	time_t t;
+
+	if (time_parse_rfc3339(s, at) == 0)
+		return NULL;
+	sp = strpbrk(s, " T");
+	if (sp == NULL || (n = (size_t)(sp - s)) >= sizeof(date))
+		return expected;
+	memcpy(date, s, n);
+	date[n] = '\0';
+	while (*sp == ' ' || *sp == 'T')
+		sp++;
+	if (validate_date(date, day, sizeof(day), &ymd) != NULL ||
+	    clock_parse(sp, &h, &mi, &sec) < 0)
+		return expected;
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = ymd / 10000 - 1900;
+	tm.tm_mon = ymd / 100 % 100 - 1;
+	tm.tm_mday = ymd % 100;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = sec;
+	tm.tm_isdst = -1;
+	t = mktime(&tm);
+	if (t == (time_t)-1 || tm.tm_hour != h || tm.tm_min != mi ||
+	    tm.tm_mday != ymd % 100)
+		return "no such local time (a daylight-saving gap)";
+	*at = (double)t;
+	return NULL;
 }

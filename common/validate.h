@@ -110,4 +110,31 @@ const char *validate_id_number(const char *s, char *out, size_t len);
  * for each one between (1401**********1234). */
 void validate_mask_id_number(const char *s, char *out, size_t len);
 
+/* --- visit records (issue 8): every way in (MQTT, HTTP, `carewatch visit
+ * add`, `carewatch import visits`) checks them with validate_visit() ---- */
+
+#define VALIDATE_VISIT_SKEW_S 300 /* a visit may be this far in the future */
+#define VALIDATE_VISIT_ID_MAX 40  /* bytes in a visit id, before its key prefix */
+
+/* routine, patrol, alarm_followup, home_service, phone */
+extern const char *const validate_visit_kinds[];
+
+/* Checks a visit's kind (one of validate_visit_kinds), whether it was in
+ * person (1, 0, or -1 when not said: then it is unless the kind is phone;
+ * a phone visit said to be in person is refused) and its time at (epoch
+ * seconds), which may be at most VALIDATE_VISIT_SKEW_S past now. Sets
+ * *in_person_out to what is stored. */
+const char *validate_visit(const char *kind, int in_person, double at, double now,
+			   bool *in_person_out);
+
+/* Checks a boolean as spreadsheets and people write it: yes / no, true /
+ * false (any case, Excel's TRUE / FALSE), 1 / 0, 是 / 否. */
+const char *validate_boolean(const char *s, bool *out);
+
+/* Parses a visit time: RFC 3339 with an offset (2026-11-20T08:00:00+08:00),
+ * or a local time in the process's zone (TZ), YYYY-MM-DD HH:MM[:SS], with
+ * YYYY/M/D and H:MM as Excel saves them. A local time that does not exist
+ * (a daylight-saving gap) is refused. *at gets epoch seconds. */
+const char *validate_visit_time(const char *s, double *at);
+
 #endif

@@ -29,7 +29,6 @@
 #include "util.h"
 
 #define CANDIDATES_MAX 20
-#define VISIT_SKEW_S   300 /* a visit may be this far in the future (clocks) */
 
 json_t *
 api_time(double t)
@@ -505,7 +504,8 @@ api_visit(struct call *c)
 	responder = responder ? rid : NULL;
 	json_object_del(o, "responder");
 	text = json_dumps(o, JSON_COMPACT);
-	why = ingest_parse_visit(text ? text : "", text ? strlen(text) : 0, &v);
+	why = ingest_parse_visit(text ? text : "", text ? strlen(text) : 0, engine_now(e),
+				 &v);
 	free(text);
 	if (why != NULL) {
 		http_error(c, 400, "%s", why);
@@ -518,10 +518,6 @@ api_visit(struct call *c)
 	}
 	if (responder && hmap_get(&e->w.responders, responder) == NULL) {
 		http_error(c, 400, "unknown responder");
-		return;
-	}
-	if (v.at > engine_now(e) + VISIT_SKEW_S) {
-		http_error(c, 400, "a visit in the future");
 		return;
 	}
 	if (e->phase != PH_RUNNING || !db_up(e->db)) {

@@ -312,20 +312,18 @@ out:
 }
 
 const char *
-ingest_parse_visit(const char *payload, size_t len, struct visit *v)
+ingest_parse_visit(const char *payload, size_t len, double now, struct visit *v)
 {
-	static const char *const kinds[] = {"routine", "patrol", "alarm_followup",
-					    "home_service", "phone"};
-	const char *why = NULL, *s;
+	const char *why = NULL, *s, *kind;
 	json_t *root, *o;
-	size_t i;
+	int in_person = -1;
 
 	memset(v, 0, sizeof(*v));
 	v->in_person = true;
 	if ((root = ingest_load(payload, len, &why)) == NULL)
 		return why;
 	s = json_string_value(json_object_get(root, "id"));
-	if (s == NULL || !id_valid(s, strlen(s), 40)) {
+	if (s == NULL || !id_valid(s, strlen(s), VALIDATE_VISIT_ID_MAX)) {
 		why = "missing or bad id";
 		goto out;
 	}
@@ -341,32 +339,23 @@ ingest_parse_visit(const char *payload, size_t len, struct visit *v)
 		why = "missing or bad at";
 		goto out;
 	}
-	s = json_string_value(json_object_get(root, "kind"));
-	strcpy(v->kind, "routine");
-	if (s != NULL) {
-		for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
-			if (strcmp(s, kinds[i]) == 0)
-				break;
-		if (i == sizeof(kinds) / sizeof(kinds[0])) {
-			why = "unknown visit kind";
-			goto out;
-		}
-		strcpy(v->kind, s);
+	o = json_object_get(root, "kind");
+	if (o != NULL && !json_is_string(o)) {
+		why = "unknown visit kind";
+		goto out;
 	}
+	kind = o != NULL ? json_string_value(o) : "routine";
 	o = json_object_get(root, "in_person");
 	if (o != NULL && !json_is_boolean(o)) {
 		why = "bad in_person";
 		goto out;
 	}
-	/* a phone call is a visit, but not one in person: the visit rate
-	 * counts only in-person visits */
-	v->in_person = strcmp(v->kind, "phone") != 0;
 	if (o != NULL)
-		v->in_person = json_is_true(o);
-	if (v->in_person && strcmp(v->kind, "phone") == 0) {
-		why = "a phone visit is not in person";
+		in_person = json_is_true(o) ? 1 : 0;
+	/* the checks every way in shares: kind, phone not in person, time */
+	if ((why = validate_visit(kind, in_person, v->at, now, &v->in_person)) != NULL)
 		goto out;
-	}
+	str_copy(v->kind, kind, sizeof(v->kind));
 	s = json_string_value(json_object_get(root, "note"));
 	if (s != NULL)
 		str_copy(v->note, s, sizeof(v->note));

@@ -52,8 +52,10 @@ struct reply {
 const char *ingest_parse_reply(const char *payload, size_t len, struct reply *r);
 
 /* Parses a visit record ({"id","elder","at","kind","in_person","note"}) into
- * v (responder_id is left to the caller). */
-const char *ingest_parse_visit(const char *payload, size_t len, struct visit *v);
+ * v (responder_id is left to the caller) and checks it with validate_visit():
+ * kind, a phone visit not in person, at no later than now plus the skew. */
+const char *ingest_parse_visit(const char *payload, size_t len, double now,
+			       struct visit *v);
 
 const char *ev_type_name(enum ev_type t);
 int ev_type_parse(const char *s); /* -1 when unknown */

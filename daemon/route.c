@@ -193,7 +193,10 @@ route_visit(struct engine *e, const char *topic, const char *resp_id, const void
 	const char *why;
 	char id[sizeof(v.id) + ID_MAX + 2];
 
-	if ((why = ingest_parse_visit(payload, (size_t)len, &v)) != NULL) {
+	/* a bad kind, a phone call said to be in person or a time in the future
+	 * is dead-lettered with that reason, like an unknown elder: never a
+	 * failed batch */
+	if ((why = ingest_parse_visit(payload, (size_t)len, now, &v)) != NULL) {
 		dead_letter(e, topic, why, payload, (size_t)len, now);
 		return;
 	}

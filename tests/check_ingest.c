@@ -938,6 +938,45 @@ START_TEST(test_cats_parse)
 }
 END_TEST
 
+/* ingest_parse_visit() over a C string. */
+static const char *
+parse_visit(double now, struct visit *v, const char *payload)
+{
+	return ingest_parse_visit(payload, strlen(payload), now, v);
+}
+
+/* A visit record over MQTT: parsed, then validate_visit()'s rules; a time
+ * past now plus the skew is refused (the daemon dead-letters it). */
+START_TEST(test_parse_visit)
+{
+	const double now = 1795140000; /* 2026-11-20T02:00:00Z */
+	struct visit v;
+	const char *why;
+
+	why = parse_visit(now, &v,
+			  "{\"id\":\"v-1\",\"elder\":\"E1\","
+			  "\"at\":\"2026-11-20T10:00:00+08:00\"}");
+	ck_assert_ptr_null(why);
+	ck_assert_str_eq(v.kind, "routine");
+	ck_assert(v.in_person);
+	ck_assert_double_eq(v.at, now);
+	why = parse_visit(now, &v,
+			  "{\"id\":\"v-2\",\"elder\":\"E1\",\"kind\":\"phone\","
+			  "\"at\":\"2026-11-20T10:00:00+08:00\"}");
+	ck_assert_ptr_null(why);
+	ck_assert(!v.in_person);
+	why = parse_visit(now, &v,
+			  "{\"id\":\"v-3\",\"elder\":\"E1\","
+			  "\"at\":\"2026-11-20T10:05:01+08:00\"}");
+	ck_assert_str_eq(why, "a visit in the future");
+	why = parse_visit(now, &v,
+			  "{\"id\":\"v-4\",\"elder\":\"E1\",\"kind\":7,"
+			  "\"at\":\"2026-11-20T10:00:00+08:00\"}");
+	ck_assert_ptr_nonnull(why);
+	ck_assert_ptr_nonnull(strstr(why, "unknown visit kind"));
+}
+END_TEST
+
 /* Builds the suite of every ingest test. */
 static Suite *
 ingest_suite(void)
@@ -990,6 +1029,7 @@ ingest_suite(void)
 	tcase_add_test(tc, test_priority_raise_age);
 	tcase_add_test(tc, test_priority_no_raise);
 	tcase_add_test(tc, test_cats_parse);
+	tcase_add_test(tc, test_parse_visit);
 	suite_add_tcase(s, tc);
 	return s;
 }

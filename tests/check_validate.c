@@ -2,6 +2,8 @@
 #include "config.h"
 
 #include <check.h>
+#include <math.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -368,6 +370,112 @@ START_TEST(test_numbers)
 }
 END_TEST
 
+/* validate_visit(): what every way in (MQTT, HTTP, visit add, import)
+ * checks of a visit record. */
+START_TEST(test_visit)
+{
+	const double now = 1795140000; /* 2026-11-20T02:00:00Z */
+	bool ip = false;
+
+	ck_assert_ptr_null(validate_visit("routine", -1, now - 86400, now, &ip));
+	ck_assert(ip);
+	ck_assert_ptr_null(validate_visit("patrol", 1, now, now, &ip));
+	ck_assert(ip);
+	ck_assert_ptr_null(validate_visit("alarm_followup", -1, now, now, &ip));
+	ck_assert_ptr_null(validate_visit("home_service", 0, now, now, &ip));
+	ck_assert(!ip);
+	/* a phone call is recorded, never in person */
+	ip = true;
+	ck_assert_ptr_null(validate_visit("phone", -1, now, now, &ip));
+	ck_assert(!ip);
+	ip = true;
+	ck_assert_ptr_null(validate_visit("phone", 0, now, now, &ip));
+	ck_assert(!ip);
+	ck_assert_reason(validate_visit("phone", 1, now, now, &ip),
+			 "a phone visit is not in person");
+	ck_assert_reason(validate_visit("chat", -1, now, now, &ip), "unknown visit kind");
+	ck_assert_reason(validate_visit("Routine", -1, now, now, &ip),
+			 "unknown visit kind");
+	ck_assert_reason(validate_visit(NULL, -1, now, now, &ip), "unknown visit kind");
+	ck_assert_reason(validate_visit("", -1, now, now, &ip), "unknown visit kind");
+	/* the clock skew: 300 s ahead is taken, a second more is not */
+	ck_assert_int_eq(VALIDATE_VISIT_SKEW_S, 300);
+	ck_assert_ptr_null(validate_visit("routine", -1, now + 300, now, &ip));
+	ck_assert_reason(validate_visit("routine", -1, now + 301, now, &ip), "future");
+	ck_assert_reason(validate_visit("routine", -1, now + 86400, now, &ip), "future");
+	ck_assert_reason(validate_visit("routine", -1, NAN, now, &ip), "future");
+	/* a refused visit leaves *in_person as it was */
+	ip = true;
+	ck_assert_ptr_nonnull(validate_visit("phone", 1, now, now, &ip));
+	ck_assert(ip);
+}
+END_TEST
+
+/* validate_boolean(): yes/no as people, TRUE/FALSE as Excel, 1/0. */
+START_TEST(test_boolean)
+{
+	static const char *const yes[] = {"yes",  "YES", "true", "TRUE",
+					  "True", "1",	 "是"};
+	static const char *const no[] = {"no", "No", "false", "FALSE", "0", "否"};
+	static const char *const bad[] = {"y", "n", "2", "", "yes ", "ja", "01"};
+	bool b;
+	size_t i;
+
+	for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		b = false;
+		ck_assert_msg(validate_boolean(yes[i], &b) == NULL && b, "%s", yes[i]);
+	}
+	for (i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
+		b = true;
+		ck_assert_msg(validate_boolean(no[i], &b) == NULL && !b, "%s", no[i]);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_reason(validate_boolean(bad[i], &b), "expected yes or no");
+}
+END_TEST
+
+/* validate_visit_time(): RFC 3339, or a local time in TZ as typed or as
+ * Excel saves it; Asia/Shanghai is UTC+8 all year. */
+START_TEST(test_visit_time)
+{
+	double at = 0;
+
+	setenv("TZ", "Asia/Shanghai", 1);
+	tzset();
+	/* 23:59 local on 30 November is 15:59 UTC */
+	ck_assert_ptr_null(validate_visit_time("2026-11-30 23:59", &at));
+	ck_assert_double_eq(at, 1796054340);
+	ck_assert_ptr_null(validate_visit_time("2026-11-30 23:59:30", &at));
+	ck_assert_double_eq(at, 1796054370);
+	ck_assert_ptr_null(validate_visit_time("2026-11-30T23:59", &at));
+	ck_assert_double_eq(at, 1796054340);
+	/* Excel: 2026/11/30 8:05 */
+	ck_assert_ptr_null(validate_visit_time("2026/11/30 8:05", &at));
+	ck_assert_double_eq(at, 1795997100);
+	/* RFC 3339 carries its own offset, whatever TZ says */
+	ck_assert_ptr_null(validate_visit_time("2026-11-20T10:00:00+08:00", &at));
+	ck_assert_double_eq(at, 1795140000);
+	ck_assert_ptr_null(validate_visit_time("2026-11-20T02:00:00Z", &at));
+	ck_assert_double_eq(at, 1795140000);
+	ck_assert_reason(validate_visit_time("2026-11-31 10:00", &at), "expected a time");
+	ck_assert_reason(validate_visit_time("2026-11-30 24:00", &at), "expected a time");
+	ck_assert_reason(validate_visit_time("2026-11-30 10:60", &at), "expected a time");
+	ck_assert_reason(validate_visit_time("2026-11-30 9:5", &at), "expected a time");
+	ck_assert_reason(validate_visit_time("2026-11-30", &at), "expected a time");
+	ck_assert_reason(validate_visit_time("2026-11-30 10:00 pm", &at),
+			 "expected a time");
+	ck_assert_reason(validate_visit_time("yesterday", &at), "expected a time");
+	ck_assert_reason(validate_visit_time("", &at), "expected a time");
+	/* a local time a daylight-saving change skips does not exist */
+	setenv("TZ", "America/New_York", 1);
+	tzset();
+	ck_assert_reason(validate_visit_time("2026-03-08 02:30", &at),
+			 "no such local time");
+	ck_assert_ptr_null(validate_visit_time("2026-03-08 03:30", &at));
+	ck_assert_double_eq(at, 1772955000);
+}
+END_TEST
+
 /* Builds the suite of every validate test. */
 static Suite *
 validate_suite(void)
@@ -395,6 +503,11 @@ validate_suite(void)
 	tcase_add_test(tc, test_hours);
 	tcase_add_test(tc, test_area_code);
 	tcase_add_test(tc, test_numbers);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("visits");
+	tcase_add_test(tc, test_visit);
+	tcase_add_test(tc, test_boolean);
+	tcase_add_test(tc, test_visit_time);
 	suite_add_tcase(s, tc);
 	return s;
 }

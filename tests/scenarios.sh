@@ -1028,6 +1028,28 @@ s_http_visits() {
 	expect_eq 2 "$(sql "SELECT count(*) FROM visits")" "only the valid visits stored" || return 1
 }
 
+# --- visits (issue 8, branch visits): the MQTT way in ---------------------
+# A visit in the future, an unknown elder or a phone call said to be in
+# person is dead-lettered with that reason; the good visit sent with them in
+# the same batch is stored all the same.
+s_visit_mqtt_refusals() {
+	scenario_begin visit-refusals || return 1
+	local soon
+	soon=$(date -u -d '+1 hour' +%Y-%m-%dT%H:%M:%SZ)
+	pub resp/V1/visit "{\"id\":\"vf-1\",\"elder\":\"E1\",\"at\":\"$soon\",\"kind\":\"routine\"}"
+	pub resp/V1/visit '{"id":"vf-2","elder":"E404","at":"2026-11-20T10:00:00+08:00","kind":"routine"}'
+	pub resp/V1/visit '{"id":"vf-3","elder":"E1","at":"2026-11-20T10:00:00+08:00","kind":"chat"}'
+	pub resp/V1/visit '{"id":"vf-4","elder":"E1","at":"2026-11-20T10:00:00+08:00","kind":"home_service"}'
+	wait_msg 5 deadletter '"reason":"a visit in the future"' || return 1
+	wait_msg 5 deadletter '"reason":"unknown elder"' || return 1
+	wait_msg 5 deadletter '"reason":"unknown visit kind' || return 1
+	wait_sql 5 "SELECT count(*) FROM visits WHERE id = 'V1:vf-4'" 1 || return 1
+	expect_eq "V1:vf-4|home_service|t" "$(sql "SELECT id, kind, in_person FROM visits")" \
+		"only the good visit stored" || return 1
+	kill -0 "$DAEMON_PID" || die "daemon died" || return 1
+}
+# --- end of visits (issue 8) -------------------------------------------------
+
 # --- device supervision (SPEC §4) --------------------------------------------
 
 # Adds supervised devices by SQL (the fixture county stays as it is) and
@@ -1626,6 +1648,8 @@ run "HTTP: roles, areas, ack, dispatch, resolve, audit" s_http_operator_flow
 run "HTTP: events after Last-Event-ID across a kill -9" s_http_events_restart
 run "HTTP: revoke within a second; database and broker away" s_http_revoke_and_outages
 run "HTTP: visits validated, scoped, stored once" s_http_visits
+# visits (issue 8, branch visits)
+run "MQTT visits: future, unknown elder, bad kind dead-lettered" s_visit_mqtt_refusals
 run "a silent device -> one ticket; heard again -> cleared" s_supervise_ticket
 run "a retained offline starts the silence; passed while down -> fires once" s_supervise_offline_restart
 run "12 devices of a village silent -> one area incident; SOS still offered" s_supervise_storm

@@ -3,8 +3,8 @@
 # dependencies, checks formatting and the systemd unit, builds, runs
 # `make check` (the Check unit tests, tests/scenarios.sh,
 # tests/packet_order.sh, tests/spec7.sh, tests/operators_cli.sh, the
-# console's browser test tests/console.sh, tests/http.sh, tests/reports.sh
-# and tests/broker.sh against private servers), then
+# console's browser test tests/console.sh, tests/http.sh, tests/reports.sh,
+# tests/visits.sh and tests/broker.sh against private servers), then
 # `make distcheck` (the
 # tarball builds out of tree from a read-only copy and passes the same
 # tests). Exits non-zero when anything fails.
