@@ -429,9 +429,10 @@ static const char page_css[] =
     "box-shadow:0 1px 4px rgba(0,0,0,.25)}\n"
     "@media print{body{background:#fff}.sheet{width:auto;margin:0;padding:0;"
     "box-shadow:none}}\n"
-    "h1{font-size:19pt;font-weight:700;text-align:center;letter-spacing:.06em;"
+    "h1{font-size:19pt;font-weight:700;text-align:center;"
     "margin:0 0 2mm;font-family:\"Noto Serif CJK SC\",\"Source Han Serif SC\","
     "\"SimSun\",\"Songti SC\",serif}\n"
+    "h1:lang(zh){letter-spacing:.06em}\n"
     ".sub{text-align:center;font-size:12pt;margin:0 0 5mm}\n"
     ".meta{display:grid;grid-template-columns:1fr 1fr;gap:1mm 8mm;border-top:2px solid "
     "#111;"
@@ -463,7 +464,8 @@ static const char page_css[] =
     "svg .trend{fill:none;stroke:#1f3b5c;stroke-width:2}\n"
     "svg .pt{fill:#1f3b5c}\n"
     "svg .pt.last{fill:#fff;stroke:#1f3b5c;stroke-width:2}\n"
-    "svg .pt-val{text-anchor:middle;font-size:10px}\n"
+    "svg .pt-val{text-anchor:middle;font-size:10.5px;paint-order:stroke;stroke:#fff;"
+    "stroke-width:3px;stroke-linejoin:round}\n"
     "svg .pt-val.last{font-weight:700}\n"
     "table{width:100%;border-collapse:collapse;margin:0 0 3mm;font-size:9.5pt}\n"
     "thead{display:table-header-group}\n"
@@ -478,7 +480,9 @@ static const char page_css[] =
     "tr.l2 td.name{padding-left:9mm}\n"
     "table.trend td,table.trend th{padding:.8mm 1mm;font-size:8.5pt}\n"
     "table.trend th{white-space:nowrap}\n"
-    ".closing{break-inside:avoid}\n"
+    /* the categories (a dozen rows at most) and the trend with the
+     * signatures each fit on a page: kept whole */
+    "section.categories,.closing{break-inside:avoid}\n"
     ".sign{display:grid;grid-template-columns:1fr 1fr 1fr 1.3fr;gap:5mm;margin:7mm 0 0;"
     "align-items:end}\n"
     ".sign>div{border-bottom:1px solid #111;padding:5mm 0 1mm}\n"
@@ -858,8 +862,8 @@ report_html(FILE *f, json_t *doc, bool en)
 	fprintf(f, "</span></div><div><b>%s</b><span id=\"meta-produced\">",
 		tr(p, "制表时间", "Produced"));
 	esc(f, jstr(doc, "produced"));
-	fprintf(f, "</span>（%s）</div><div><b>%s</b>%s</div></div>\n</header>\n",
-		tr(p, "当地时间", "local time"), tr(p, "目标", "Target"),
+	fprintf(f, "</span>%s</div><div><b>%s</b>%s</div></div>\n</header>\n",
+		tr(p, "（当地时间）", " (local time)"), tr(p, "目标", "Target"),
 		tr(p, "应探访对象每月探访率 100%",
 		   "every target elder visited each month (100 %)"));
 
