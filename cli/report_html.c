@@ -217,13 +217,14 @@ level_rank(const char *level)
 	return -1;
 }
 
-/* The counties of the report, "、"-separated: the top of the areas it
+/* The counties of the report, "、"-separated, the first three and how many
+ * more when there are more (a province's report): the top of the areas it
  * lists. Empty when no area had a target elder. */
 static void
-counties(json_t *doc, char *buf, size_t len)
+counties(const struct page *p, json_t *doc, char *buf, size_t len)
 {
 	json_t *a;
-	size_t i, o = 0;
+	size_t i, o = 0, k = 0, more = 0;
 
 	buf[0] = '\0';
 	json_array_foreach(json_object_get(doc, "areas"), i, a)
@@ -232,6 +233,10 @@ counties(json_t *doc, char *buf, size_t len)
 
 		if (strcmp(jstr(a, "level"), "county") != 0)
 			continue;
+		if (k++ >= 3) {
+			more++;
+			continue;
+		}
 		n = snprintf(buf + o, len - o, "%s%s", o ? "、" : "", jstr(a, "name"));
 		if (n < 0 || (size_t)n >= len - o) {
 			buf[o] = '\0';
@@ -239,6 +244,10 @@ counties(json_t *doc, char *buf, size_t len)
 		}
 		o += (size_t)n;
 	}
+	if (more > 0)
+		snprintf(buf + o, len - o,
+			 p->en ? " and %zu more counties" : "等%zu个县（市、区）",
+			 p->en ? more : more + 3);
 }
 
 /* --- charts ---------------------------------------------------------------- */
@@ -575,8 +584,9 @@ section_areas(const struct page *p, json_t *doc, size_t counties_n)
 	{
 		int lv = level_rank(jstr(a, "level"));
 
-		/* the total repeats the county's bar when there is one county */
-		if ((lv < 0 && counties_n == 1) || lv > finest)
+		/* the total repeats the county's bar when there is one county,
+		 * and stands alone (with no target) when there is none */
+		if ((lv < 0 && counties_n <= 1) || lv > finest)
 			continue;
 		bars[nb].label = lv < 0 ? tr(p, "合计", "Total") : jstr(a, "name");
 		bars[nb].indent = lv < 0 ? 0 : lv;
@@ -757,8 +767,11 @@ section_missing(const struct page *p, json_t *doc, const char *month)
 		n);
 	if (n == 0) {
 		fprintf(p->f, "<p class=\"empty\">%s</p></section>\n",
-			tr(p, "本月应探访对象均已探访。",
-			   "Every target elder was visited this month."));
+			/* every target elder has a category */
+			json_array_size(json_object_get(doc, "categories")) == 0
+			    ? tr(p, "本月无应探访对象。", "No target elders this month.")
+			    : tr(p, "本月应探访对象均已探访。",
+				 "Every target elder was visited this month."));
 		return;
 	}
 	fprintf(p->f,
@@ -813,7 +826,7 @@ report_html(FILE *f, json_t *doc, bool en)
 	char county[512], month[64], buf[32], buf2[32];
 	size_t i, ncounties = 0;
 
-	counties(doc, county, sizeof(county));
+	counties(p, doc, county, sizeof(county));
 	month_name(p, jstr(doc, "month"), month, sizeof(month));
 	json_array_foreach(json_object_get(doc, "areas"), i, a)
 	{
