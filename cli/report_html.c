@@ -632,11 +632,10 @@ section_areas(const struct page *p, json_t *doc, size_t counties_n)
 	fprintf(
 	    p->f, "</tbody></table>\n<p class=\"note\">%s</p></section>\n",
 	    tr(p,
-	       "“不含拒绝探访者”：应探访对象中除去本人不同意上门探访（visit_consent = "
-	       "no）者后的人数与探访率。探访率为空（—）表示该范围内无此类对象。",
+	       "“不含拒绝探访者”：应探访对象中除去本人不同意上门探访者后的人数与"
+	       "探访率。探访率为“—”表示该范围内无此类对象。",
 	       "\"Without those who declined\": the same counts without the elders who "
-	       "declined visits (visit_consent = no). A dash: no such elder in that "
-	       "area."));
+	       "declined home visits. A dash: no such elder in that area."));
 	free(bars);
 }
 
