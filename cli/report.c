@@ -1,7 +1,8 @@
 /* report.c - `carewatch report visit-rate`: the monthly visit rate (SPEC §6)
  * computed in PostgreSQL by report_visit_rate_json() (sql/008_reports.sql,
  * through common/report.c's statement, the one the daemon's API runs),
- * printed as a table, CSV for a Chinese Excel, or JSON */
+ * printed as a table, CSV for a Chinese Excel, JSON, or a printable HTML
+ * page (cli/report_html.c) */
 #include "config.h"
 
 #include <ctype.h>
@@ -16,22 +17,27 @@
 
 #include "cli.h"
 #include "report.h"
+#include "report_html.h"
 #include "util.h"
 
-enum rformat { RF_TABLE, RF_CSV, RF_JSON };
+enum rformat { RF_TABLE, RF_CSV, RF_JSON, RF_HTML };
 
 static void
 report_usage(FILE *f)
 {
-	fprintf(f, "usage: carewatch report visit-rate --month YYYY-MM\n"
-		   "         [--by county|township|village] [--format table|csv|json]\n"
-		   "         [--encoding utf-8|gb18030] [-o FILE]\n"
-		   "  --by        the finest area level listed (default village)\n"
-		   "  --format    table (default), csv (UTF-8 with a BOM, or --encoding\n"
-		   "              gb18030, for Excel) or json; html is not built yet\n"
-		   "  -o FILE     write there instead of standard output\n"
-		   "The target rule is the configuration's [reports] keys; the report\n"
-		   "states their visit_rule_version.\n");
+	fprintf(f,
+		"usage: carewatch report visit-rate --month YYYY-MM\n"
+		"         [--by county|township|village] [-o FILE]\n"
+		"         [--format table|csv|json|html] [--encoding utf-8|gb18030]\n"
+		"         [--lang zh|en]\n"
+		"  --by        the finest area level listed (default village)\n"
+		"  --format    table (default), csv (UTF-8 with a BOM, or --encoding\n"
+		"              gb18030, for Excel), json, or html (one self-contained\n"
+		"              page to print on A4: charts, the 12 months' trend)\n"
+		"  --lang      the html page's language: zh (default) or en\n"
+		"  -o FILE     write there instead of standard output\n"
+		"The target rule is the configuration's [reports] keys; the report\n"
+		"states their visit_rule_version.\n");
 }
 
 static const char *
@@ -232,9 +238,11 @@ visit_rate(struct cli *cli, int argc, char **argv)
 					     {"by", required_argument, NULL, 'b'},
 					     {"format", required_argument, NULL, 'f'},
 					     {"encoding", required_argument, NULL, 'e'},
+					     {"lang", required_argument, NULL, 'l'},
 					     {"help", no_argument, NULL, 'h'},
 					     {NULL, 0, NULL, 0}};
 	const char *month = NULL, *by = "village", *out_path = NULL, *enc = "utf-8";
+	const char *lang = NULL;
 	enum rformat fmt = RF_TABLE;
 	char first[16], rule[4 * CONF_STR_MAX], line[512];
 	const char *params[4], *tz[1];
@@ -268,14 +276,16 @@ visit_rate(struct cli *cli, int argc, char **argv)
 				fmt = RF_CSV;
 			else if (strcmp(optarg, "json") == 0)
 				fmt = RF_JSON;
-			else if (strcmp(optarg, "html") == 0) {
-				fprintf(stderr, "carewatch: html: not built yet\n");
-				return 2;
-			} else {
-				fprintf(stderr,
-					"carewatch: --format takes table, csv or json\n");
+			else if (strcmp(optarg, "html") == 0)
+				fmt = RF_HTML;
+			else {
+				fprintf(stderr, "carewatch: --format takes table, csv, "
+						"json or html\n");
 				return 2;
 			}
+			break;
+		case 'l':
+			lang = optarg;
 			break;
 		case 'h':
 			report_usage(stdout);
@@ -303,6 +313,14 @@ visit_rate(struct cli *cli, int argc, char **argv)
 	}
 	if (strcmp(enc, "gb18030") == 0 && fmt != RF_CSV) {
 		fprintf(stderr, "carewatch: --encoding applies to --format csv\n");
+		return 2;
+	}
+	if (lang != NULL && strcmp(lang, "zh") != 0 && strcmp(lang, "en") != 0) {
+		fprintf(stderr, "carewatch: --lang takes zh or en\n");
+		return 2;
+	}
+	if (lang != NULL && fmt != RF_HTML) {
+		fprintf(stderr, "carewatch: --lang applies to --format html\n");
 		return 2;
 	}
 	if (report_rule_json(&cli->conf, rule, sizeof(rule), line, sizeof(line)) < 0) {
@@ -343,7 +361,14 @@ visit_rate(struct cli *cli, int argc, char **argv)
 	}
 	if (fmt == RF_JSON)
 		fprintf(mem, "%s\n", PQgetvalue(r, 0, 0));
-	else
+	else if (fmt == RF_HTML) {
+		if (report_html_extras(c, doc, first, params[2], rule) < 0) {
+			json_decref(doc);
+			fclose(mem);
+			goto done;
+		}
+		report_html(mem, doc, lang != NULL && strcmp(lang, "en") == 0);
+	} else
 		render(mem, doc, fmt == RF_CSV);
 	json_decref(doc);
 	if (fclose(mem) != 0) {

@@ -12,6 +12,12 @@
 const char REPORT_SQL_VISIT_RATE[] =
     "SELECT report_visit_rate_json($1::date, $2, $3, $4::jsonb)::text";
 
+const char REPORT_SQL_VISIT_EXTRAS[] =
+    "SELECT jsonb_build_object("
+    "'produced', to_char(now(), 'YYYY-MM-DD HH24:MI'), "
+    "'trend', coalesce((SELECT jsonb_agg(to_jsonb(t) ORDER BY t.month) "
+    "FROM report_visit_trend($1::date, $2, $3::jsonb) t), '[]'::jsonb))::text";
+
 /* "a, b ,c" -> ["a","b","c"] appended at buf+*o; names are [a-z0-9_]. */
 static int
 json_list(const char *list, char *buf, size_t len, size_t *o)

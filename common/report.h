@@ -1,5 +1,6 @@
 /* report.h - what the CLI and the daemon share to ask PostgreSQL for a
- * report (the queries themselves are functions in sql/008_reports.sql) */
+ * report (the queries themselves are functions in sql/008_reports.sql and
+ * sql/009_visit_trend.sql) */
 #ifndef CW_REPORT_H
 #define CW_REPORT_H
 
@@ -12,6 +13,14 @@
  * in scope ("" = all), $4 the rule (report_rule_json()). The month is in
  * the session's TimeZone, which the caller sets first. */
 extern const char REPORT_SQL_VISIT_RATE[];
+
+/* What the printed (HTML) report adds to that document, as JSON text:
+ * {"produced": "YYYY-MM-DD HH:MM" (now, in the session's TimeZone),
+ *  "trend": [{month, target, visited, rate, target_consenting,
+ *  visited_consenting, rate_consenting}, ...]}, the twelve months ending
+ * at $1 (report_visit_trend(), sql/009_visit_trend.sql); $2 the scope and
+ * $3 the rule as above. */
+extern const char REPORT_SQL_VISIT_EXTRAS[];
 
 /* Writes the configuration's [reports] target rule as a JSON object into
  * buf. 0, or -1 with a one-line reason in err when a list holds anything
