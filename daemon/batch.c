@@ -2,8 +2,13 @@
  * releases, and who waits for it. No I/O: writer.c sends it. */
 #include "config.h"
 
+#include <inttypes.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "carewatchd.h"
 #include "log.h"
@@ -83,9 +88,34 @@ batch_has_rows(const struct batch *b)
 	return false;
 }
 
+/* The key of a row that is only ever inserted (see sql/014_spool_keys.sql):
+ * this process's random prefix and a counter, unique across restarts. */
+static void
+row_key(json_t *row, const char *field)
+{
+	static char prefix[20];
+	static uint64_t n;
+	char key[48];
+
+	if (prefix[0] == '\0') {
+		uint64_t r = 0;
+
+		if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
+			r = (uint64_t)getpid() << 32 ^ (uint64_t)time(NULL);
+		snprintf(prefix, sizeof(prefix), "%016" PRIx64, r);
+	}
+	snprintf(key, sizeof(key), "%s.%" PRIu64, prefix, ++n);
+	json_object_set_new(row, field, json_string(key));
+}
+
 void
 batch_add(struct batch *b, enum q_kind q, json_t *row)
 {
+	/* history rows use "k" for the incident's kind */
+	if (q == Q_HIST)
+		row_key(row, "rk");
+	else if (q == Q_REPLIES || q == Q_DEAD || q == Q_AUDIT)
+		row_key(row, "k");
 	json_array_append_new(b->rows[q], row);
 }
 

@@ -27,17 +27,17 @@ const char *const SQL_INSERT_EVENTS =
     "RETURNING device_id, event_id";
 
 const char *const SQL_INSERT_DEAD =
-    "INSERT INTO dead_letters (topic, reason, payload, received_at) "
-    "SELECT t, r, decode(p, 'base64'), to_timestamp(rt) "
+    "INSERT INTO dead_letters (topic, reason, payload, received_at, rkey) "
+    "SELECT t, r, decode(p, 'base64'), to_timestamp(rt), k "
     "FROM jsonb_to_recordset($1::jsonb) AS x(t text, r text, p text, rt double "
-    "precision)";
+    "precision, k text) ON CONFLICT (rkey) DO NOTHING";
 
 const char *const SQL_INSERT_REPLIES =
     "INSERT INTO replies (responder_id, incident_id, action, outcome, note, received_at, "
-    "handled, result) "
-    "SELECT r, i, a, o, n, to_timestamp(rt), true, res "
+    "handled, result, rkey) "
+    "SELECT r, i, a, o, n, to_timestamp(rt), true, res, k "
     "FROM jsonb_to_recordset($1::jsonb) AS x(r text, i bigint, a text, o text, n text, "
-    "rt double precision, res text)";
+    "rt double precision, res text, k text) ON CONFLICT (rkey) DO NOTHING";
 
 const char *const SQL_UPDATE_STATUS =
     "UPDATE devices SET online = x.o, last_seen = to_timestamp(x.at) "
@@ -110,18 +110,20 @@ const char *const SQL_UPSERT_OFFERS =
 /* Returns the rows for the live event stream (see SQL_HISTORY_COLUMNS). */
 const char *const SQL_INSERT_HISTORY =
     "INSERT INTO incident_history (incident_id, at, what, actor, detail, kind, type, "
-    "priority, state, escalated, area_code, elder_id) "
-    "SELECT i, to_timestamp(at), w, a, d, k, t, p, s, x, ar, el "
+    "priority, state, escalated, area_code, elder_id, rkey) "
+    "SELECT i, to_timestamp(at), w, a, d, k, t, p, s, x, ar, el, rk "
     "FROM jsonb_to_recordset($1::jsonb) AS x(i bigint, at double precision, w text, "
-    "a text, d text, k text, t text, p smallint, s text, x boolean, ar text, el text) "
+    "a text, d text, k text, t text, p smallint, s text, x boolean, ar text, el text, "
+    "rk text) ON CONFLICT (rkey) DO NOTHING "
     "RETURNING " SQL_HISTORY_COLUMNS;
 
 const char *const SQL_INSERT_AUDIT =
     "INSERT INTO audit_log (at, actor, role, source, peer, action, incident_id, body, "
-    "status, result) "
-    "SELECT to_timestamp(at), a, r, s, p, w, i, b, c, x "
+    "status, result, rkey) "
+    "SELECT to_timestamp(at), a, r, s, p, w, i, b, c, x, k "
     "FROM jsonb_to_recordset($1::jsonb) AS x(at double precision, a text, r text, "
-    "s text, p text, w text, i bigint, b text, c smallint, x text)";
+    "s text, p text, w text, i bigint, b text, c smallint, x text, k text) "
+    "ON CONFLICT (rkey) DO NOTHING";
 
 /* The last state of a zigbee2mqtt device's fields (and its battery), in the
  * batch that carries the edges it caused. */
