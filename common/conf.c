@@ -78,6 +78,7 @@ static const struct conf_key conf_keys[] = {
     K("reports", "visit_with", CT_STR, visit_with,
       "living_alone, empty_nest, left_behind, disabled, severe_disability", true, 0, 0),
     K("spool", "dir", CT_STR, spool_dir, "/var/lib/carewatch", false, 0, 0),
+    K("spool", "max_mb", CT_INT, spool_max_mb, "1024", false, 1, 1048576),
 };
 
 #define NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))

@@ -40,6 +40,7 @@ struct conf {
 	char skills[CONF_STR_MAX]; /* type:skill:prefer|require, ... */
 	/* [spool] */
 	char spool_dir[CONF_STR_MAX];
+	int spool_max_mb; /* the journal's bound */
 	/* [privacy] */
 	char id_key_file[CONF_STR_MAX];
 	/* [reports] the monthly visit target (SPEC §6), versioned */

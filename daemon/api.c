@@ -26,6 +26,7 @@
 #include "mqtt.h"
 #include "report.h"
 #include "store.h"
+#include "spool.h"
 #include "util.h"
 
 #define CANDIDATES_MAX 20
@@ -125,15 +126,25 @@ api_healthz(struct call *c)
 	struct engine *e = c->h->e;
 	bool db = db_up(e->db), mq = e->mqtt && mqtt_connected(e->mqtt);
 	bool running = e->phase == PH_RUNNING;
-	const char *status = !running		       ? "starting"
-			     : db && mq && !e->stalled ? "ok"
-						       : "degraded";
+	uint64_t sb = e->sp ? spool_bytes(e->sp) : 0, sm = e->sp ? spool_max(e->sp) : 0;
+	/* the journal near full (or refusing) is degraded even with the
+	 * database back: it must be written back first */
+	bool spool_full = e->spool_stuck || (sm > 0 && (double)sb >= 0.8 * (double)sm);
+	const char *status = !running				      ? "starting"
+			     : db && mq && !e->stalled && !spool_full ? "ok"
+								      : "degraded";
 
 	http_reply(c, strcmp(status, "ok") == 0 ? 200 : 503,
-		   json_pack("{s:s,s:s,s:s,s:b,s:I}", "status", status, "broker",
-			     mq ? "up" : "down", "database", db ? "up" : "down",
+		   json_pack("{s:s,s:s,s:s,s:b,s:I,s:{s:s,s:I,s:I}}", "status", status,
+			     "broker", mq ? "up" : "down", "database", db ? "up" : "down",
 			     "stalled", e->stalled, "open_incidents",
-			     (json_int_t)e->w.n_open));
+			     (json_int_t)e->w.n_open, "spool", "state",
+			     e->sp == NULL	  ? "none"
+			     : e->spool_stuck	  ? "full"
+			     : e->wb_active	  ? "writing_back"
+			     : e->spool_since > 0 ? "active"
+						  : "idle",
+			     "bytes", (json_int_t)sb, "max_bytes", (json_int_t)sm));
 }
 
 static void
@@ -160,6 +171,11 @@ api_metrics(struct call *c)
 	g.sse_clients = c->h->nsse;
 	g.http_connections = http_connections(c->h);
 	g.outbox = e->outbox.n;
+	if (e->sp != NULL) {
+		g.spool_bytes = (double)spool_bytes(e->sp);
+		g.spool_max = (double)spool_max(e->sp);
+	}
+	g.spool_active = e->spool_since > 0;
 	g.uptime_s = now_mono() - e->started_at;
 	text = metrics_render(&e->m, &g, &len);
 	if (text == NULL) {

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -186,6 +187,70 @@ batch_queries(struct batch *b, const char **sql, const char **param, int max)
 		param[i] = b->text[b->qkind[i]];
 	}
 	return i;
+}
+
+char *
+batch_encode(struct batch *b, size_t *len)
+{
+	const char *sql[Q__COUNT], *param[Q__COUNT];
+	size_t total = 0, at = 0, nl, tl;
+	char *out;
+	int i, n = batch_queries(b, sql, param, Q__COUNT);
+
+	for (i = 0; i < n; i++)
+		total += 1 + strlen(q_name[b->qkind[i]]) + 4 + strlen(param[i]) + 1;
+	out = xcalloc(total + 1, 1);
+	for (i = 0; i < n; i++) {
+		nl = strlen(q_name[b->qkind[i]]);
+		tl = strlen(param[i]);
+		out[at++] = (char)nl;
+		memcpy(out + at, q_name[b->qkind[i]], nl);
+		at += nl;
+		out[at++] = (char)(tl & 0xff);
+		out[at++] = (char)((tl >> 8) & 0xff);
+		out[at++] = (char)((tl >> 16) & 0xff);
+		out[at++] = (char)((tl >> 24) & 0xff);
+		memcpy(out + at, param[i], tl + 1); /* with its NUL */
+		at += tl + 1;
+	}
+	*len = at;
+	return out;
+}
+
+int
+batch_decode(char *rec, size_t len, int *kind, const char **sql, const char **param,
+	     int max)
+{
+	size_t at = 0, nl, tl;
+	int n = 0, q;
+
+	while (at < len) {
+		if (n == max)
+			return -1;
+		nl = (unsigned char)rec[at++];
+		if (at + nl + 4 > len)
+			return -1;
+		for (q = 0; q < Q__COUNT; q++)
+			if (strlen(q_name[q]) == nl &&
+			    memcmp(q_name[q], rec + at, nl) == 0)
+				break;
+		if (q == Q__COUNT)
+			return -1;
+		at += nl;
+		tl = (size_t)(unsigned char)rec[at] |
+		     (size_t)(unsigned char)rec[at + 1] << 8 |
+		     (size_t)(unsigned char)rec[at + 2] << 16 |
+		     (size_t)(unsigned char)rec[at + 3] << 24;
+		at += 4;
+		if (tl >= len - at || rec[at + tl] != '\0')
+			return -1;
+		kind[n] = q;
+		sql[n] = *q_sql[q];
+		param[n] = rec + at;
+		n++;
+		at += tl + 1;
+	}
+	return n;
 }
 
 /* Forgets the serialised statements after rows were taken out or added,

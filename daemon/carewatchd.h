@@ -103,6 +103,19 @@ struct engine {
 	double clock_offset;
 	bool clock_known;
 	struct bisect bis;
+	/* the database-outage spool (writer.c, spool.c); NULL when its
+	 * directory cannot hold a journal */
+	struct spool *sp;
+	bool spool_flight;  /* the batch in flight is being journaled */
+	bool spool_stuck;   /* the last append failed (full, disk error) */
+	bool spool_warned;  /* "near full" was logged for this outage */
+	double spool_since; /* monotonic start of this outage; 0 = none */
+	bool wb_active;	    /* the journal is being written back */
+	bool wb_broken;	    /* a record could not be read: left alone */
+	uint64_t wb_off, wb_next_off;
+	char *wb_rec; /* the record the write-back job reads from */
+	unsigned long wb_batches, wb_rejected;
+	double wb_started;
 	struct event *retry_ev, *stop_ev;
 	enum eng_phase phase;
 	bool mqtt_started;
@@ -146,6 +159,14 @@ void batch_on_commit(struct batch *b, commit_fn fn, void *arg);
 void batch_committed(struct batch *b, bool ok);
 int batch_queries(struct batch *b, const char **sql, const char **param, int max);
 void batch_requeue(struct batch *b);
+/* The batch's statements as one spool record: per statement its kind's
+ * name and its rows' JSON text; a malloc'd buffer of *len bytes. */
+char *batch_encode(struct batch *b, size_t *len);
+/* Reads a spool record back into statements (kinds, SQL, one parameter
+ * each, pointing into rec, which must stay): how many, or -1 when the
+ * record is not one. */
+int batch_decode(char *rec, size_t len, int *kind, const char **sql, const char **param,
+		 int max);
 const char *batch_kind_name(enum q_kind q);
 
 /* route.c */
@@ -194,6 +215,13 @@ bool engine_healthy(const struct engine *e);
  * step, so that each keeps the length it had left. Times recorded stay
  * true wall-clock times. */
 double engine_now(struct engine *e);
+
+/* writer.c: whether received batches go to the spool now (PostgreSQL
+ * unreachable while the daemon runs, and the journal takes them) */
+bool spool_usable(const struct engine *e);
+/* writer.c: writes the journal back (start-up, or the database's return);
+ * at its end restore_load() runs when loading was waiting for it */
+void writeback_start(struct engine *e);
 const char *engine_stall_reason(struct engine *e, double now);
 
 /* silence.c: device supervision. supervise_heard: any message from d (an

@@ -3,9 +3,12 @@
  * The work itself is in route.c, writer.c, timers.c and restore.c. */
 #include "config.h"
 
+#include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "carewatchd.h"
 #include "db.h"
@@ -15,6 +18,7 @@
 #include "mqtt.h"
 #include "reader.h"
 #include "skills.h"
+#include "spool.h"
 #include "util.h"
 
 #define STOP_WAIT_S 10.0
@@ -45,6 +49,8 @@ db_state_cb(void *arg, bool up)
 	e->locking = false;
 	if (up)
 		restore_lock(e);
+	else
+		engine_kick(e); /* what waits goes to the spool */
 }
 
 static void
@@ -52,9 +58,10 @@ retry_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct engine *e = arg;
 
-	if (!e->locked)
+	if (!e->locked) {
 		restore_lock(e);
-	else if (e->phase == PH_INIT && db_idle(e->db))
+		engine_kick(e); /* the spool's retry during an outage */
+	} else if (e->phase == PH_INIT && db_idle(e->db))
 		restore_load(e);
 	else
 		engine_kick(e);
@@ -79,6 +86,42 @@ dparams_from_conf(struct dparams *p, const struct conf *c)
 	/* checked before it gets here (main.c): a refusal keeps no rule */
 	if (skills_parse(c->skills, p->skill_of, p->skill_required, err, sizeof(err)))
 		log_err("event=bad_config key=dispatch.skills reason=\"%s\"", err);
+}
+
+/* The outage journal in [spool] dir (made when missing, mode 0700). Without
+ * it the daemon still runs; a database outage then pauses ingest, with
+ * nothing lost (the broker keeps the events). */
+static void
+spool_open(struct engine *e)
+{
+	uint64_t dropped = 0;
+	char err[256];
+
+	if (mkdir(e->conf.spool_dir, 0700) < 0 && errno != EEXIST) {
+		log_err(
+		    "event=spool_unavailable reason=\"%s\" effect=\"a database outage "
+		    "pauses ingest\"",
+		    strerror(errno));
+		return;
+	}
+	e->sp =
+	    spool_new(e->base, e->conf.spool_dir, (uint64_t)e->conf.spool_max_mb << 20,
+		      &dropped, err, sizeof(err));
+	if (e->sp == NULL) {
+		log_err(
+		    "event=spool_unavailable reason=\"%s\" effect=\"a database outage "
+		    "pauses ingest\"",
+		    err);
+		return;
+	}
+	if (dropped > 0)
+		log_warn("event=spool_torn_tail dropped_bytes=%" PRIu64
+			 " (never acknowledged)",
+			 dropped);
+	if (spool_bytes(e->sp) > 0)
+		log_warn("event=spool_found bytes=%" PRIu64
+			 " action=\"written back before loading\"",
+			 spool_bytes(e->sp));
 }
 
 struct engine *
@@ -107,6 +150,7 @@ engine_new(struct event_base *base, const struct conf *c)
 	e->db =
 	    db_new(base, c->db_conninfo, setup, c->commit_timeout_s + 2, db_state_cb, e);
 	e->rd = reader_new(base, c->db_conninfo, c->commit_timeout_s * 3);
+	spool_open(e);
 	e->mqtt = mqtt_new(base, c, &cbs, e);
 	mqtt_hold(e->mqtt, true);
 	e->progress_at = now_mono();
@@ -232,6 +276,8 @@ engine_free(struct engine *e)
 	if (e->stop_ev)
 		event_free(e->stop_ev);
 	writer_free(e);
+	spool_free(e->sp);
+	free(e->wb_rec);
 	silence_free(e);
 	z2m_free(e);
 	world_free(&e->w);

@@ -206,6 +206,41 @@ journal_read(struct journal *j, journal_rec_fn fn, void *arg, char *err, size_t 
 }
 
 int
+journal_next(struct journal *j, uint64_t *off, char **rec, size_t *len, char *err,
+	     size_t errlen)
+{
+	unsigned char hdr[JOURNAL_HDR];
+	uint32_t n;
+	char *buf;
+	int r;
+
+	if (*off >= j->size)
+		return 0;
+	if ((r = read_at(j->fd, hdr, sizeof(hdr), *off)) <= 0 || get32(hdr) != MAGIC ||
+	    (n = get32(hdr + 4)) > JOURNAL_REC_MAX || *off + JOURNAL_HDR + n > j->size) {
+		snprintf(err, errlen, "%s: bad record at byte %llu", j->path,
+			 (unsigned long long)*off);
+		return -1;
+	}
+	if ((buf = malloc((size_t)n + 1)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (read_at(j->fd, buf, n, *off + JOURNAL_HDR) <= 0 ||
+	    rec_crc(hdr + 4, buf, n) != get32(hdr + 8)) {
+		snprintf(err, errlen, "%s: bad record at byte %llu", j->path,
+			 (unsigned long long)*off);
+		free(buf);
+		return -1;
+	}
+	buf[n] = '\0';
+	*rec = buf;
+	*len = n;
+	*off += JOURNAL_HDR + n;
+	return 1;
+}
+
+int
 journal_append(struct journal *j, const void *rec, size_t len, char *err, size_t errlen)
 {
 	unsigned char *buf;

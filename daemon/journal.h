@@ -37,6 +37,12 @@ int journal_open(struct journal *j, const char *dir, uint64_t *dropped, char *er
 int journal_read(struct journal *j, journal_rec_fn fn, void *arg, char *err,
 		 size_t errlen);
 
+/* Reads the record at *off into a new buffer *rec (NUL-terminated, *len
+ * bytes without the NUL; free() it) and moves *off past it. Returns 1, 0
+ * at the end of the whole records, or -1 with the reason in err. */
+int journal_next(struct journal *j, uint64_t *off, char **rec, size_t *len, char *err,
+		 size_t errlen);
+
 /* Appends one record (not yet durable: journal_sync). 0, or -1 with the
  * reason in err; a failed append leaves the file as it was. */
 int journal_append(struct journal *j, const void *rec, size_t len, char *err,

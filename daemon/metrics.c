@@ -198,6 +198,21 @@ metrics_render(const struct metrics *m, const struct metrics_gauges *g, size_t *
 	       "1 when the writer's database session is up.", (double)g->database_up);
 	single(f, "carewatch_outbox_messages", "gauge",
 	       "Committed messages waiting for the broker.", (double)g->outbox);
+	single(f, "carewatch_spool_bytes", "gauge",
+	       "Bytes in the database-outage journal, not yet written back.",
+	       g->spool_bytes);
+	single(f, "carewatch_spool_max_bytes", "gauge",
+	       "The journal's bound ([spool] max_mb); 0 when there is no spool.",
+	       g->spool_max);
+	single(f, "carewatch_spool_active", "gauge",
+	       "1 while batches go to the journal because PostgreSQL is unreachable.",
+	       (double)g->spool_active);
+	single(f, "carewatch_spooled_batches_total", "counter",
+	       "Batches made durable in the journal instead of PostgreSQL.",
+	       (double)m->spooled_batches);
+	single(f, "carewatch_spool_written_back_total", "counter",
+	       "Journaled batches written back to PostgreSQL.",
+	       (double)m->spool_written_back);
 	family(f, "carewatch_http_requests_total", "counter",
 	       "HTTP requests answered, by status code.");
 	for (i = 0; i < METRICS_CODES && m->http[i].code; i++)

@@ -38,6 +38,7 @@ struct metrics {
 	unsigned long dead_other;
 	unsigned long batches, batch_failures;
 	unsigned long clock_steps; /* wall-clock steps seen (timers.c) */
+	unsigned long spooled_batches, spool_written_back;
 	struct histogram commit_s;
 	unsigned long offers[OM__COUNT];
 	struct histogram accept_s;
@@ -64,6 +65,8 @@ struct metrics_gauges {
 	int broker_up, database_up;
 	size_t sse_clients, http_connections;
 	size_t outbox, batch_rows_waiting;
+	double spool_bytes, spool_max; /* the outage journal; max 0 = none */
+	int spool_active;
 	double uptime_s;
 };
 

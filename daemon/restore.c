@@ -16,6 +16,7 @@
 #include "mqtt.h"
 #include "reader.h"
 #include "store.h"
+#include "spool.h"
 #include "util.h"
 
 #define LOCK_POLL_S 0.5
@@ -53,7 +54,12 @@ lock_done_cb(void *arg, bool ok, bool lost, PGresult **res, int n, const char *e
 	e->locked = true;
 	e->lock_wait_since = 0;
 	log_info("event=db_locked");
-	if (e->phase == PH_INIT)
+	/* a journal left by a crash during an outage is written back before
+	 * anything is loaded (writeback_start loads at its end) */
+	if (e->phase == PH_INIT && e->sp != NULL && spool_bytes(e->sp) > 0 &&
+	    !e->wb_broken)
+		writeback_start(e);
+	else if (e->phase == PH_INIT)
 		restore_load(e);
 	else
 		engine_kick(e);

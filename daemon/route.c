@@ -24,7 +24,8 @@
 void
 route_update_hold(struct engine *e)
 {
-	bool hold = e->phase != PH_RUNNING || (e->flight && e->flight->inbound > 0) ||
+	bool hold = e->phase != PH_RUNNING || e->wb_active ||
+		    (e->flight && e->flight->inbound > 0) ||
 		    e->next->inbound >= (size_t)e->conf.batch_max;
 
 	if (e->mqtt)

@@ -20,7 +20,11 @@ struct engine *timers_engine; /* for the incident timer callbacks */
 bool
 engine_healthy(const struct engine *e)
 {
-	return db_up(e->db) && e->locked && !e->flight_failed && mqtt_connected(e->mqtt);
+	bool durable =
+	    (db_up(e->db) && e->locked && !e->flight_failed && !e->wb_active) ||
+	    spool_usable(e);
+
+	return durable && mqtt_connected(e->mqtt);
 }
 
 /* a change of the wall-minus-monotonic offset beyond this is a step; NTP's

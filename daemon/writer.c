@@ -27,6 +27,7 @@
 #include "incident.h"
 #include "log.h"
 #include "mqtt.h"
+#include "spool.h"
 #include "store.h"
 #include "util.h"
 
@@ -195,9 +196,12 @@ engine_drain(struct engine *e)
 
 /* --- commit ---------------------------------------------------------------- */
 
-/* Runs the core on the events this commit stored for the first time. */
+/* Runs the core on the events this commit stored for the first time. A
+ * spooled batch has no answer from the database: every event in it counts
+ * as new, and the keys this process has already run the core on still
+ * keep a redelivered copy from being run twice. */
 static void
-process_committed(struct engine *e, struct batch *b, PGresult *ins)
+process_committed(struct engine *e, struct batch *b, PGresult *ins, bool spooled)
 {
 	char key[2 * ID_MAX + 2];
 	double now = engine_now(e);
@@ -215,6 +219,8 @@ process_committed(struct engine *e, struct batch *b, PGresult *ins)
 				b->evs.v[(uintptr_t)hit - 1].returned = true;
 		}
 	}
+	for (i = 0; spooled && i < b->evs.n; i++)
+		b->evs.v[i].returned = true;
 	for (i = 0; i < b->evs.n; i++) {
 		struct pend_ev *pe = &b->evs.v[i];
 		struct handled h;
@@ -241,6 +247,8 @@ process_committed(struct engine *e, struct batch *b, PGresult *ins)
 }
 
 static void batch_send(struct engine *e);
+static void flight_complete(struct engine *e, PGresult *ins, PGresult *hist,
+			    bool spooled);
 
 /* --- a batch PostgreSQL rejects -------------------------------------------
  *
@@ -445,7 +453,6 @@ batch_done_cb(void *arg, bool ok, bool lost, PGresult **res, int n, const char *
 	struct engine *e = arg;
 	struct batch *b = e->flight;
 	PGresult *ins = NULL, *hist = NULL;
-	size_t i;
 	int q;
 
 	if (!ok) {
@@ -457,26 +464,41 @@ batch_done_cb(void *arg, bool ok, bool lost, PGresult **res, int n, const char *
 			b->inbound, lost, err ? err : "");
 		if (!lost)
 			retry_later(e, 1);
+		else
+			engine_kick(e); /* to the spool, when it takes it */
 		return; /* resent when the database is back (or after the pause) */
 	}
-	e->flight = NULL;
-	e->flight_failed = false;
-	e->n_batches++;
-	e->m.batches++;
-	e->progress_at = now_mono();
-	metrics_observe(&e->m.commit_s, e->progress_at - e->flight_since);
 	for (q = 0; q < b->nq && q < n; q++) {
 		if (b->qkind[q] == Q_EVENTS)
 			ins = res[q];
 		if (b->qkind[q] == Q_HIST)
 			hist = res[q];
 	}
+	flight_complete(e, ins, hist, false);
+}
+
+/* The batch in flight is durable: committed (ins and hist are the events'
+ * and history's results) or journaled (spooled). What its state changes
+ * caused goes out, the core runs on its new events, and the PUBACKs of the
+ * messages it carries are released: the one gate, whichever way the batch
+ * became durable. */
+static void
+flight_complete(struct engine *e, PGresult *ins, PGresult *hist, bool spooled)
+{
+	struct batch *b = e->flight;
+	size_t i;
+
+	e->flight = NULL;
+	e->flight_failed = false;
+	e->n_batches++;
+	e->m.batches++;
+	e->progress_at = now_mono();
+	metrics_observe(&e->m.commit_s, e->progress_at - e->flight_since);
 	if (hist != NULL && e->http != NULL)
 		http_history_committed(e->http, hist);
-	/* What this batch's state changes caused goes out now. */
 	for (i = 0; i < b->pubs.n; i++)
 		publish_now(e, &b->pubs.v[i]);
-	process_committed(e, b, ins);
+	process_committed(e, b, ins, spooled);
 	if (e->mqtt)
 		mqtt_committed(e->mqtt, b->inbound);
 	batch_committed(b, true);
@@ -512,6 +534,221 @@ batch_send(struct engine *e)
 	}
 }
 
+/* --- the database-outage spool ---------------------------------------------
+ *
+ * While PostgreSQL is unreachable (the session is down: refused, lost, or
+ * dropped by db.c when a commit did not answer in time), a batch is made
+ * durable in the journal instead: written and fdatasynced by the spool's
+ * thread, then completed exactly as a commit completes it (flight_complete:
+ * the core runs, offers go out, PUBACKs are released). So alarms are still
+ * offered from the in-memory view, and replies and timeouts go on.
+ *
+ * When the database is back and this daemon holds the writer's lock again,
+ * the journal is written back first, record by record in order, each as
+ * the transaction it would have been; every statement is idempotent (keys
+ * on every row), so a write-back cut short by a crash or a new outage
+ * simply starts over. Only then is the journal emptied and the next batch
+ * sent to the database. Reading from the broker pauses meanwhile. */
+
+#define SPOOL_WARN_SHARE 0.8 /* near full: logged, and /healthz degraded */
+
+bool
+spool_usable(const struct engine *e)
+{
+	return e->sp != NULL && (e->phase == PH_RUNNING || e->phase == PH_STOPPING) &&
+	       !db_up(e->db) && !e->spool_stuck && !e->wb_active;
+}
+
+static void
+spool_done_cb(void *arg, bool ok, const char *err)
+{
+	struct engine *e = arg;
+	uint64_t bytes = spool_bytes(e->sp), max = spool_max(e->sp);
+
+	e->spool_flight = false;
+	if (!ok) {
+		log_err("event=spool_write_failed reason=\"%s\"", err ? err : "");
+		e->spool_stuck = true;
+		e->flight_failed = true;
+		retry_later(e, 1);
+		return;
+	}
+	e->m.spooled_batches++;
+	if (!e->spool_warned && (double)bytes >= SPOOL_WARN_SHARE * (double)max) {
+		e->spool_warned = true;
+		log_warn("event=spool_near_full bytes=%" PRIu64 " max=%" PRIu64, bytes,
+			 max);
+	}
+	flight_complete(e, NULL, NULL, true);
+}
+
+/* Journals the batch in flight. When the journal cannot take it (full, or
+ * a write failed before), the batch stays failed and is tried again each
+ * second: nothing is acknowledged meanwhile, so the broker keeps the
+ * events (back-pressure, never loss). */
+static void
+spool_batch(struct engine *e)
+{
+	size_t len;
+	char *rec = batch_encode(e->flight, &len);
+
+	if (e->spool_since == 0) {
+		e->spool_since = now_mono();
+		log_warn("event=spool_on reason=\"database unreachable\" bytes=%" PRIu64,
+			 spool_bytes(e->sp));
+	}
+	if (spool_append(e->sp, rec, len, spool_done_cb, e) < 0) {
+		if (!e->spool_stuck)
+			log_err("event=spool_full bytes=%" PRIu64 " max=%" PRIu64
+				" action=\"not acknowledging\"",
+				spool_bytes(e->sp), spool_max(e->sp));
+		e->spool_stuck = true;
+		e->flight_failed = true;
+		retry_later(e, 1);
+		return;
+	}
+	e->flight_failed = false;
+	e->spool_flight = true;
+	e->flight_since = now_mono();
+}
+
+static void wb_next(struct engine *e);
+
+static void
+wb_cleared_cb(void *arg, bool ok, const char *err)
+{
+	struct engine *e = arg;
+
+	e->wb_active = false;
+	if (!ok) {
+		log_err("event=spool_clear_failed reason=\"%s\"", err ? err : "");
+		e->wb_broken = true;
+	} else {
+		log_info("event=spool_written_back batches=%lu rejected=%lu ms=%.0f",
+			 e->wb_batches, e->wb_rejected,
+			 (now_mono() - e->wb_started) * 1000);
+		e->m.spool_written_back += e->wb_batches;
+	}
+	e->spool_since = 0;
+	e->spool_stuck = e->spool_warned = false;
+	route_update_hold(e);
+	if (e->phase == PH_INIT)
+		restore_load(e);
+	else
+		engine_kick(e);
+}
+
+static void
+wb_done_cb(void *arg, bool ok, bool lost, PGresult **res, int n, const char *err)
+{
+	struct engine *e = arg;
+
+	(void)res;
+	(void)n;
+	free(e->wb_rec);
+	e->wb_rec = NULL;
+	if (!ok && lost) {
+		/* the database went away again: the spool goes on, and the
+		 * next write-back starts from the first record */
+		log_warn("event=spool_writeback_interrupted written=%lu", e->wb_batches);
+		e->wb_active = false;
+		route_update_hold(e);
+		engine_kick(e);
+		return;
+	}
+	if (!ok) {
+		/* kept in the journal's copy below, never retried forever */
+		log_err("event=spool_record_rejected offset=%" PRIu64 " reason=\"%s\"",
+			e->wb_off, err ? err : "");
+		e->wb_rejected++;
+	} else {
+		e->wb_batches++;
+	}
+	e->wb_off = e->wb_next_off;
+	wb_next(e);
+}
+
+/* Sends the next record of the journal, or empties it at the end. */
+static void
+wb_next(struct engine *e)
+{
+	struct db_query q[Q__COUNT];
+	const char *sql[Q__COUNT], *param[Q__COUNT];
+	int kind[Q__COUNT], i, n;
+	char err[256], *rec;
+	size_t len;
+
+	e->wb_next_off = e->wb_off;
+	switch (spool_next(e->sp, &e->wb_next_off, &rec, &len, err, sizeof(err))) {
+	case 0:
+		if (spool_clear(e->sp, wb_cleared_cb, e) < 0)
+			wb_cleared_cb(e, false, "the spool is busy");
+		return;
+	case -1:
+		log_err("event=spool_read_failed reason=\"%s\" action=\"journal kept\"",
+			err);
+		e->wb_active = false;
+		e->wb_broken = true;
+		route_update_hold(e);
+		engine_kick(e);
+		return;
+	default:
+		break;
+	}
+	if ((n = batch_decode(rec, len, kind, sql, param, Q__COUNT)) < 0) {
+		log_err("event=spool_record_rejected offset=%" PRIu64
+			" reason=\"not a batch\"",
+			e->wb_off);
+		free(rec);
+		e->wb_rejected++;
+		e->wb_off = e->wb_next_off;
+		wb_next(e);
+		return;
+	}
+	memset(q, 0, sizeof(q));
+	for (i = 0; i < n; i++) {
+		q[i].sql = sql[i];
+		q[i].nparams = 1;
+		q[i].params[0] = param[i];
+	}
+	e->wb_rec = rec;
+	if (n == 0 || db_run(e->db, q, n, wb_done_cb, e) < 0) {
+		bool empty = n == 0;
+
+		free(rec);
+		e->wb_rec = NULL;
+		if (empty) {
+			e->wb_off = e->wb_next_off;
+			wb_next(e);
+			return;
+		}
+		e->wb_active = false; /* the database is gone again */
+		route_update_hold(e);
+	}
+}
+
+void
+writeback_start(struct engine *e)
+{
+	if (e->wb_active || e->wb_broken || e->sp == NULL)
+		return;
+	e->wb_active = true;
+	e->wb_off = 0;
+	e->wb_batches = e->wb_rejected = 0;
+	e->wb_started = now_mono();
+	log_info("event=spool_writeback bytes=%" PRIu64, spool_bytes(e->sp));
+	route_update_hold(e);
+	wb_next(e);
+}
+
+/* Whether the journal holds records to write back before anything else. */
+static bool
+writeback_due(const struct engine *e)
+{
+	return e->sp != NULL && !e->wb_broken && !e->spool_flight &&
+	       spool_bytes(e->sp) > 0;
+}
+
 /* Sends the batch being built when nothing is in flight, or the failed
  * one again; starts a wanted reload between batches. */
 void
@@ -520,10 +757,26 @@ engine_kick(struct engine *e)
 	struct batch *b;
 	size_t i;
 
+	if (e->wb_active || e->spool_flight)
+		return; /* the write-back or a journal write runs */
+	if (e->locked && writeback_due(e)) {
+		if (db_idle(e->db))
+			writeback_start(e);
+		return;
+	}
+	if (e->flight != NULL && e->flight_failed && !e->bis.on) {
+		if (e->spool_stuck && !evtimer_pending(e->retry_ev, NULL))
+			e->spool_stuck = false; /* a second has passed: try again */
+		if (spool_usable(e)) {
+			spool_batch(e);
+			return;
+		}
+	}
 	if (!e->locked) {
 		if (db_idle(e->db))
 			restore_lock(e);
-		return;
+		if (e->flight != NULL || !spool_usable(e))
+			return;
 	}
 	if (e->flight != NULL) {
 		if (e->flight_failed && db_idle(e->db) &&
@@ -533,7 +786,7 @@ engine_kick(struct engine *e)
 		}
 		return;
 	}
-	if (e->reload_wanted && !e->reloading && e->phase == PH_RUNNING)
+	if (e->reload_wanted && !e->reloading && e->phase == PH_RUNNING && e->locked)
 		restore_reload(e);
 	b = e->next;
 	if (!batch_has_rows(b)) {
@@ -548,6 +801,13 @@ engine_kick(struct engine *e)
 			e->next = batch_new();
 		}
 		e->progress_at = now_mono();
+		return;
+	}
+	if (spool_usable(e)) {
+		e->flight = b;
+		e->next = batch_new();
+		route_update_hold(e);
+		spool_batch(e);
 		return;
 	}
 	if (!db_idle(e->db))

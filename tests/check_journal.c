@@ -247,6 +247,36 @@ START_TEST(read_stops_on_request)
 }
 END_TEST
 
+START_TEST(next_walks_records)
+{
+	struct journal j;
+	uint64_t dropped, off = 0;
+	char err[256] = "", *rec;
+	size_t len;
+
+	open_ok(&j, &dropped);
+	append_ok(&j, "alpha");
+	append_ok(&j, "");
+	append_ok(&j, "gamma");
+	ck_assert_int_eq(journal_next(&j, &off, &rec, &len, err, sizeof(err)), 1);
+	ck_assert_str_eq(rec, "alpha");
+	free(rec);
+	ck_assert_int_eq(journal_next(&j, &off, &rec, &len, err, sizeof(err)), 1);
+	ck_assert_uint_eq(len, 0);
+	free(rec);
+	ck_assert_int_eq(journal_next(&j, &off, &rec, &len, err, sizeof(err)), 1);
+	ck_assert_str_eq(rec, "gamma");
+	free(rec);
+	ck_assert_uint_eq(off, j.size);
+	ck_assert_int_eq(journal_next(&j, &off, &rec, &len, err, sizeof(err)), 0);
+	/* an offset inside a record is refused, not misread */
+	off = 3;
+	ck_assert_int_eq(journal_next(&j, &off, &rec, &len, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "bad record at byte 3"));
+	journal_close(&j);
+}
+END_TEST
+
 START_TEST(clear_empties)
 {
 	struct journal j;
@@ -311,6 +341,7 @@ suite(void)
 	tcase_add_test(tc, bad_crc_cut);
 	tcase_add_test(tc, garbage_tail_cut);
 	tcase_add_test(tc, read_stops_on_request);
+	tcase_add_test(tc, next_walks_records);
 	tcase_add_test(tc, clear_empties);
 	tcase_add_test(tc, oversize_refused);
 	tcase_add_test(tc, unwritable_dir);
