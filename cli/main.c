@@ -28,6 +28,10 @@ usage(FILE *f)
 	    {"audit [--since T] [--limit N] [--format F]", "list the audit log"},
 	    {"audit verify", "recompute the audit hash chain"},
 	    {"report visit-rate --month YYYY-MM [...]", "monthly visit rate (report -h)"},
+	    {"report at-risk --date YYYY-MM-DD [...]",
+	     "targets not yet visited this month"},
+	    {"report response --from D --to D [...]",
+	     "alarm response times, false alarms"},
 	};
 	static const char *const rest[] = {
 	    "",
