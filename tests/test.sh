@@ -2,7 +2,8 @@
 # test.sh - the project's test command (README, .ci/run): installs missing
 # dependencies, checks formatting and the systemd unit, builds, runs
 # `make check` (the Check unit tests, tests/scenarios.sh,
-# tests/packet_order.sh, tests/spec7.sh, tests/operators_cli.sh and the
+# tests/packet_order.sh, tests/spec7.sh, tests/operators_cli.sh, the
+# reports' tests/reports.sh and tests/report_response.sh and the
 # console's browser test tests/console.sh against private servers), then
 # `make distcheck` (the
 # tarball builds out of tree from a read-only copy and passes the same
