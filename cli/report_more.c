@@ -328,14 +328,15 @@ render_response(FILE *f, json_t *doc, bool csv)
 		cells(f, csv, 5, v, tw);
 	}
 
-	/* times: one row per step, then one per target of the step */
+	/* times: one row per step, then one per target of the step (in the
+	 * table, indented under it) */
 	fputs(csv ? "\r\n" : "\nSeconds from the alarm to each step (alarm incidents)\n",
 	      f);
 	{
 		const char *h[] = {"step",   "incidents", "recorded", "median_s", "p90_s",
 				   "target", "met",	  "of",	      "share"};
 
-		cells(f, csv, 9, h, sw);
+		cells(f, csv, csv ? 9 : 5, h, sw);
 	}
 	json_array_foreach(json_object_get(doc, "times"), i, a)
 	{
@@ -346,7 +347,7 @@ render_response(FILE *f, json_t *doc, bool csv)
 		jnum(a, "recorded", false, b[1], sizeof(b[1]));
 		jsec(a, "median_s", b[2], sizeof(b[2]));
 		jsec(a, "p90_s", b[3], sizeof(b[3]));
-		cells(f, csv, 9, v, sw);
+		cells(f, csv, csv ? 9 : 5, v, sw);
 		json_array_foreach(json_object_get(a, "within"), j, w)
 		{
 			const char *t[9] = {"",	  "",	"",  "", "", jstr(w, "target"),
@@ -355,7 +356,11 @@ render_response(FILE *f, json_t *doc, bool csv)
 			jnum(w, "met", false, b[4], sizeof(b[4]));
 			jnum(w, "of", false, b[5], sizeof(b[5]));
 			jnum(w, "share", true, b[6], sizeof(b[6]));
-			cells(f, csv, 9, t, sw);
+			if (csv)
+				cells(f, csv, 9, t, sw);
+			else
+				fprintf(f, "  within %-14s %5s of %-5s %7s\n", t[5], b[4],
+					b[5], b[6][0] ? b[6] : "-");
 		}
 	}
 

@@ -36,7 +36,14 @@ RETURNS TABLE (id bigint, type text, priority smallint, state text, escalated bo
 	       opened_at timestamptz, ack_s numeric, accept_s numeric, arrival_s numeric,
 	       arrival_expected boolean, met text[], missed text[], decided text[])
 LANGUAGE sql STABLE AS $$
-WITH i AS (
+WITH tg AS (
+	-- the targets, named, in order: (name, ord, step, seconds)
+	SELECT 'ack_' || a.t || 's' AS name, a.n AS ord, 'ack' AS step, a.t::numeric AS t
+	FROM jsonb_array_elements_text(p_targets->'ack_s') WITH ORDINALITY AS a(t, n)
+	UNION ALL
+	SELECT 'arrival_' || b.t || 'min', 100 + b.n, 'arrival', b.t::numeric * 60
+	FROM jsonb_array_elements_text(p_targets->'arrival_min') WITH ORDINALITY AS b(t, n)
+), i AS (
 	SELECT i.*,
 	       extract(epoch FROM i.acked_at - i.opened_at) AS ack,
 	       extract(epoch FROM i.accepted_at - i.opened_at) AS acc,
@@ -47,35 +54,27 @@ WITH i AS (
 	WHERE i.kind = 'alarm'
 	  AND i.opened_at >= p_t0 AND i.opened_at < p_t1
 	  AND coalesce(i.area_code, '') LIKE p_scope || '%'
-), g AS (
-	-- one row per incident and target: (name, step seconds, target seconds,
-	-- expected)
-	SELECT i.id, x.name, x.ord, x.s, x.t, x.expected,
-	       i.state = 'resolved' OR now() >= i.opened_at + make_interval(secs => x.t)
-		   AS due
-	FROM i
-	CROSS JOIN LATERAL (
-		SELECT 'ack_' || a.t || 's', a.n, i.ack, a.t::numeric, true
-		FROM jsonb_array_elements_text(p_targets->'ack_s') WITH ORDINALITY AS a(t, n)
-		UNION ALL
-		SELECT 'arrival_' || b.t || 'min', 100 + b.n, i.arr, b.t::numeric * 60,
-		       i.arr_exp
-		FROM jsonb_array_elements_text(p_targets->'arrival_min') WITH ORDINALITY AS b(t, n)
-	) AS x(name, ord, s, t, expected)
 )
 SELECT i.id, i.type, i.priority, i.state, i.escalated, i.outcome, i.alarm_device,
        i.elder_id, i.area_code, i.opened_at,
        round(i.ack, 1), round(i.acc, 1), round(i.arr, 1), i.arr_exp,
-       ARRAY(SELECT g.name FROM g WHERE g.id = i.id AND g.expected AND g.s <= g.t
-	     ORDER BY g.ord),
-       ARRAY(SELECT g.name FROM g
-	     WHERE g.id = i.id AND g.expected AND NOT coalesce(g.s <= g.t, false)
-	       AND (g.s IS NOT NULL OR g.due)
-	     ORDER BY g.ord),
-       ARRAY(SELECT g.name FROM g
-	     WHERE g.id = i.id AND g.expected AND (g.s IS NOT NULL OR g.due)
-	     ORDER BY g.ord)
+       z.met, z.missed, z.decided
 FROM i
+CROSS JOIN LATERAL (
+	SELECT coalesce(array_agg(x.name ORDER BY x.ord)
+			FILTER (WHERE x.expected AND x.s <= x.t), '{}') AS met,
+	       coalesce(array_agg(x.name ORDER BY x.ord)
+			FILTER (WHERE x.expected AND NOT coalesce(x.s <= x.t, false)
+				  AND (x.s IS NOT NULL OR x.due)), '{}') AS missed,
+	       coalesce(array_agg(x.name ORDER BY x.ord)
+			FILTER (WHERE x.expected AND (x.s IS NOT NULL OR x.due)), '{}') AS decided
+	FROM (SELECT tg.name, tg.ord, tg.t,
+		     CASE tg.step WHEN 'ack' THEN i.ack ELSE i.arr END AS s,
+		     tg.step = 'ack' OR i.arr_exp AS expected,
+		     i.state = 'resolved' OR now() >= i.opened_at + make_interval(secs => tg.t)
+			 AS due
+	      FROM tg) x
+) z
 $$;
 
 -- The response report as one JSON document: what `carewatch report

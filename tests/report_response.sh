@@ -349,6 +349,11 @@ arrival_10min 1 7" "$(rows "$j" '.times[].within' target met of)" "configured ta
 	cw report response --from 2026-11-01 --to 2026-11-01 --format json -o "$j" || return 1
 	expect_eq "1 30 90 1200" "$(jq -r '"\(.totals.incidents) \([.times[].median_s] | map(tostring) | join(" "))"' "$j" | norm)" \
 		"one local day" || return 1
+	# nothing in the period: zeros, nulls and empty lists, and a table
+	cw report response --from 2026-01-01 --to 2026-01-31 --format json -o "$j" || return 1
+	expect_eq "0 0 - 0 - 0" "$(jq -r '"\(.totals.incidents) \(.times[0].incidents) \(.times[0].median_s // "-") \(.times[0].within[0].of) \(.false_alarms.rate // "-") \(.exceptions | length)"' "$j")" \
+		"an empty period" || return 1
+	cw report response --from 2026-01-01 --to 2026-01-31 >/dev/null || return 1
 }
 
 s_refusals() {
