@@ -8,7 +8,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
-#include <iconv.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +17,7 @@
 #include "cli.h"
 #include "report.h"
 #include "report_html.h"
+#include "report_out.h"
 #include "util.h"
 
 enum rformat { RF_TABLE, RF_CSV, RF_JSON, RF_HTML };
@@ -25,81 +25,24 @@ enum rformat { RF_TABLE, RF_CSV, RF_JSON, RF_HTML };
 static void
 report_usage(FILE *f)
 {
-	fprintf(f,
-		"usage: carewatch report visit-rate --month YYYY-MM\n"
-		"         [--by county|township|village] [-o FILE]\n"
-		"         [--format table|csv|json|html] [--encoding utf-8|gb18030]\n"
-		"         [--lang zh|en]\n"
-		"  --by        the finest area level listed (default village)\n"
-		"  --format    table (default), csv (UTF-8 with a BOM, or --encoding\n"
-		"              gb18030, for Excel), json, or html (one self-contained\n"
-		"              page to print on A4: charts, the 12 months' trend)\n"
-		"  --lang      the html page's language: zh (default) or en\n"
-		"  -o FILE     write there instead of standard output\n"
-		"The target rule is the configuration's [reports] keys; the report\n"
-		"states their visit_rule_version.\n");
-}
-
-static const char *
-jstr(json_t *o, const char *k)
-{
-	const char *s = json_string_value(json_object_get(o, k));
-
-	return s ? s : "";
-}
-
-/* A count, or a rate as a percentage with one decimal ("" when null). */
-static void
-jnum(json_t *o, const char *k, bool rate, char *buf, size_t len)
-{
-	json_t *v = json_object_get(o, k);
-
-	if (v == NULL || json_is_null(v))
-		buf[0] = '\0';
-	else if (rate)
-		snprintf(buf, len, "%.1f%%", json_number_value(v) * 100.0);
-	else
-		snprintf(buf, len, "%lld", (long long)json_integer_value(v));
-}
-
-/* s ("-" when empty) padded to width columns, a CJK character (three bytes
- * of UTF-8 and more) counted as two, control characters as blanks. */
-static void
-table_field(FILE *f, const char *s, int width)
-{
-	int n = 0;
-
-	if (*s == '\0')
-		s = "-";
-	for (; *s != '\0'; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch >= 0xe0)
-			n += 2;
-		else if (ch < 0x80 || ch >= 0xc0)
-			n++;
-		fputc(ch < 0x20 || ch == 0x7f ? ' ' : ch, f);
-	}
-	for (; n < width; n++)
-		fputc(' ', f);
-}
-
-/* One CSV field, quoted when it must be. */
-static void
-csv_field(FILE *f, const char *s, bool last)
-{
-	if (strpbrk(s, ",\"\r\n") != NULL) {
-		fputc('"', f);
-		for (; *s != '\0'; s++) {
-			if (*s == '"')
-				fputc('"', f);
-			fputc(*s, f);
-		}
-		fputc('"', f);
-	} else {
-		fputs(s, f);
-	}
-	fputs(last ? "\r\n" : ",", f);
+	fprintf(
+	    f,
+	    "usage: carewatch report visit-rate --month YYYY-MM\n"
+	    "         [--by county|township|village] [-o FILE]\n"
+	    "         [--format table|csv|json|html] [--encoding utf-8|gb18030]\n"
+	    "         [--lang zh|en]\n"
+	    "  --by        the finest area level listed (default village)\n"
+	    "  --format    table (default), csv (UTF-8 with a BOM, or --encoding\n"
+	    "              gb18030, for Excel), json, or html (one self-contained\n"
+	    "              page to print on A4: charts, the 12 months' trend)\n"
+	    "  --lang      the html page's language: zh (default) or en\n"
+	    "  -o FILE     write there instead of standard output\n"
+	    "The target rule is the configuration's [reports] keys; the report\n"
+	    "states their visit_rule_version.\n"
+	    "       carewatch report at-risk --date YYYY-MM-DD [--by township|village] "
+	    "...\n"
+	    "       carewatch report response --from DATE --to DATE [--format ...] ...\n"
+	    "  (carewatch report at-risk -h, carewatch report response -h)\n");
 }
 
 static const char *const rate_keys[] = {
@@ -207,28 +150,6 @@ render(FILE *f, json_t *doc, bool csv)
 			fprintf(f, " %s\n", consent ? "yes" : "no");
 		}
 	}
-}
-
-/* Converts UTF-8 in to GB18030 with glibc's iconv; a malloc'd buffer, or
- * NULL. */
-static char *
-to_gb18030(const char *in, size_t inlen, size_t *outlen)
-{
-	iconv_t cd = iconv_open("GB18030", "UTF-8");
-	size_t cap = inlen * 2 + 16, left = cap, ileft = inlen;
-	char *out, *op, *ip = (char *)in;
-
-	if (cd == (iconv_t)-1)
-		return NULL;
-	out = op = xcalloc(cap, 1);
-	if (iconv(cd, &ip, &ileft, &op, &left) == (size_t)-1) {
-		free(out);
-		iconv_close(cd);
-		return NULL;
-	}
-	iconv_close(cd);
-	*outlen = cap - left;
-	return out;
 }
 
 static int
@@ -420,7 +341,12 @@ cmd_report(struct cli *cli, int argc, char **argv)
 	}
 	if (strcmp(argv[1], "visit-rate") == 0)
 		return visit_rate(cli, argc - 1, argv + 1);
-	fprintf(stderr, "carewatch: report: %s is not built yet (visit-rate is)\n",
+	if (strcmp(argv[1], "at-risk") == 0)
+		return report_at_risk(cli, argc - 1, argv + 1);
+	if (strcmp(argv[1], "response") == 0)
+		return report_response(cli, argc - 1, argv + 1);
+	fprintf(stderr,
+		"carewatch: report: %s is not a report (visit-rate, at-risk, response)\n",
 		argv[1]);
 	return 2;
 }

@@ -13,6 +13,7 @@
 #include "cli.h"
 #include "report.h"
 #include "report_html.h"
+#include "report_out.h"
 #include "util.h"
 
 struct page {
@@ -58,14 +59,6 @@ static const char *
 tr(const struct page *p, const char *zh, const char *en)
 {
 	return p->en ? en : zh;
-}
-
-static const char *
-jstr(json_t *o, const char *k)
-{
-	const char *s = json_string_value(json_object_get(o, k));
-
-	return s ? s : "";
 }
 
 /* Text for HTML (element content and attribute values alike): the five

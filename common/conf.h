@@ -51,6 +51,10 @@ struct conf {
 	int visit_min_age;		   /* at the month's last day */
 	int visit_min_capability;
 	bool visit_phone_counts; /* a phone visit counts as in person */
+	/* [reports] the response report's targets (SPEC §6) */
+	int ack_target_s, ack_target2_s;	     /* operator ack within */
+	int arrival_target_min, arrival_target2_min; /* responder on site within */
+	int false_alarm_top; /* devices and elders listed by false alarms */
 	/* [daemon] */
 	int batch_max;
 	int payload_max;

@@ -18,6 +18,12 @@ const char REPORT_SQL_VISIT_EXTRAS[] =
     "'trend', coalesce((SELECT jsonb_agg(to_jsonb(t) ORDER BY t.month) "
     "FROM report_visit_trend($1::date, $2, $3::jsonb) t), '[]'::jsonb))::text";
 
+const char REPORT_SQL_RESPONSE[] =
+    "SELECT report_response_json($1::date, $2::date, $3, $4::jsonb)::text";
+
+const char REPORT_SQL_AT_RISK[] =
+    "SELECT report_at_risk_json($1::date, $2, $3, $4::jsonb)::text";
+
 /* "a, b ,c" -> ["a","b","c"] appended at buf+*o; names are [a-z0-9_]. */
 static int
 json_list(const char *list, char *buf, size_t len, size_t *o)
@@ -114,4 +120,35 @@ report_by_ok(const char *s)
 {
 	return strcmp(s, "county") == 0 || strcmp(s, "township") == 0 ||
 	       strcmp(s, "village") == 0;
+}
+
+int
+report_targets_json(const struct conf *c, char *buf, size_t len)
+{
+	int n =
+	    snprintf(buf, len, "{\"ack_s\":[%d,%d],\"arrival_min\":[%d,%d],\"top\":%d}",
+		     c->ack_target_s, c->ack_target2_s, c->arrival_target_min,
+		     c->arrival_target2_min, c->false_alarm_top);
+
+	return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
+int
+report_parse_date(const char *s, char *out, size_t len)
+{
+	static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	int y, m, d, n = 0, last, i;
+
+	for (i = 0; s[i] != '\0' && i < 10; i++)
+		if (i != 4 && i != 7 && !isdigit((unsigned char)s[i]))
+			return -1;
+	if (strlen(s) != 10 || sscanf(s, "%4d-%2d-%2d%n", &y, &m, &d, &n) != 3 ||
+	    s[n] != '\0' || s[4] != '-' || s[7] != '-' || y < 1900 || y > 2999 || m < 1 ||
+	    m > 12)
+		return -1;
+	last = mdays[m - 1] + (m == 2 && y % 4 == 0 && (y % 100 != 0 || y % 400 == 0));
+	if (d < 1 || d > last)
+		return -1;
+	snprintf(out, len, "%04d-%02d-%02d", y, m, d);
+	return 0;
 }

@@ -644,6 +644,75 @@ api_visit_rate(struct call *c)
 		http_error(c, 503, "busy: too many reads waiting");
 }
 
+/* GET /api/v1/reports/at-risk?date=YYYY-MM-DD&by=township|village: the
+ * document `carewatch report at-risk --format json` prints, over the
+ * caller's area only. */
+static void
+api_at_risk(struct call *c)
+{
+	const char *date = evhttp_find_header(c->query, "date");
+	const char *by = evhttp_find_header(c->query, "by");
+	const char *params[4];
+	char day[16], rule[4 * CONF_STR_MAX], err[256];
+
+	if (!role_ok(c, ROLE_SUPERVISOR | ROLE_AUDITOR))
+		return;
+	if (date == NULL || report_parse_date(date, day, sizeof(day)) < 0) {
+		http_error(c, 400, "date must be YYYY-MM-DD");
+		return;
+	}
+	if (by == NULL)
+		by = "village";
+	if (strcmp(by, "township") != 0 && strcmp(by, "village") != 0) {
+		http_error(c, 400, "by must be township or village");
+		return;
+	}
+	if (report_rule_json(&c->h->e->conf, rule, sizeof(rule), err, sizeof(err)) < 0) {
+		http_error(c, 500, "%s", err);
+		return;
+	}
+	params[0] = day;
+	params[1] = by;
+	params[2] = c->user.prefix;
+	params[3] = rule;
+	if (http_read(c, REPORT_SQL_AT_RISK, params, 4, report_done) < 0)
+		http_error(c, 503, "busy: too many reads waiting");
+}
+
+/* GET /api/v1/reports/response?from=YYYY-MM-DD&to=YYYY-MM-DD: the
+ * document `carewatch report response --format json` prints, over the
+ * incidents in the caller's area only. */
+static void
+api_response(struct call *c)
+{
+	const char *from = evhttp_find_header(c->query, "from");
+	const char *to = evhttp_find_header(c->query, "to");
+	const char *params[4];
+	char d0[16], d1[16], targets[256];
+
+	if (!role_ok(c, ROLE_SUPERVISOR | ROLE_AUDITOR))
+		return;
+	if (from == NULL || to == NULL || report_parse_date(from, d0, sizeof(d0)) < 0 ||
+	    report_parse_date(to, d1, sizeof(d1)) < 0) {
+		http_error(c, 400, "from and to must be YYYY-MM-DD");
+		return;
+	}
+	if (strcmp(d0, d1) > 0) {
+		http_error(c, 400, "from is after to");
+		return;
+	}
+	if (report_targets_json(&c->h->e->conf, targets, sizeof(targets)) < 0) {
+		http_error(c, 500, "[reports] targets too long");
+		return;
+	}
+	params[0] = d0;
+	params[1] = d1;
+	params[2] = c->user.prefix;
+	params[3] = targets;
+	if (http_read(c, REPORT_SQL_RESPONSE, params, 4, report_done) < 0)
+		http_error(c, 503, "busy: too many reads waiting");
+}
+
 /* --- routing ----------------------------------------------------------- */
 
 /* 405, naming in Allow the methods the path does take. */
@@ -712,6 +781,10 @@ api_route(struct call *c)
 		get ? api_audit(c) : not_allowed(c, true);
 	} else if (strcmp(path, "/api/v1/reports/visit-rate") == 0) {
 		get ? api_visit_rate(c) : not_allowed(c, true);
+	} else if (strcmp(path, "/api/v1/reports/at-risk") == 0) {
+		get ? api_at_risk(c) : not_allowed(c, true);
+	} else if (strcmp(path, "/api/v1/reports/response") == 0) {
+		get ? api_response(c) : not_allowed(c, true);
 	} else {
 		http_error(c, 404, "no such path");
 	}

@@ -320,6 +320,31 @@ START_TEST(test_load)
 }
 END_TEST
 
+/* The response report's targets: SPEC §6's 60 s / 180 s and 45 / 60 min
+ * by default, each its own key, and nonsense refused with its line. */
+START_TEST(test_response_targets)
+{
+	struct conf c;
+
+	parse_ok(&c, "");
+	ck_assert_int_eq(c.ack_target_s, 60);
+	ck_assert_int_eq(c.ack_target2_s, 180);
+	ck_assert_int_eq(c.arrival_target_min, 45);
+	ck_assert_int_eq(c.arrival_target2_min, 60);
+	ck_assert_int_eq(c.false_alarm_top, 10);
+	parse_ok(&c, "[reports]\nack_target_s = 30\narrival_target2_min = 90\n"
+		     "false_alarm_top = 3\n");
+	ck_assert_int_eq(c.ack_target_s, 30);
+	ck_assert_int_eq(c.ack_target2_s, 180);
+	ck_assert_int_eq(c.arrival_target2_min, 90);
+	ck_assert_int_eq(c.false_alarm_top, 3);
+	parse_err("[reports]\n\nack_target_s = 0\n", "test.conf:3:", "ack_target_s",
+		  NULL);
+	parse_err("[reports]\narrival_target_min = soon\n",
+		  "test.conf:2:", "arrival_target_min", NULL);
+}
+END_TEST
+
 /* "HH:MM-HH:MM" and "24h" in minutes of the day. */
 START_TEST(test_parse_hours)
 {
@@ -505,6 +530,7 @@ conf_suite(void)
 	tcase_add_test(tc, test_bools);
 	tcase_add_test(tc, test_long_line);
 	tcase_add_test(tc, test_load);
+	tcase_add_test(tc, test_response_targets);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("hours");
 	tcase_add_test(tc, test_parse_hours);

@@ -3,9 +3,10 @@
 # dependencies, checks formatting and the systemd unit, builds, runs
 # `make check` (the Check unit tests, tests/scenarios.sh,
 # tests/packet_order.sh, tests/spec7.sh, tests/operators_cli.sh, the
-# console's browser test tests/console.sh, tests/http.sh, tests/reports.sh,
-# the printable visit-rate page's tests/report_html.sh, tests/visits.sh and
-# tests/broker.sh against private servers), then
+# console's browser test tests/console.sh, tests/http.sh, the reports'
+# tests/reports.sh, tests/report_response.sh and tests/report_html.sh (the
+# printable page), tests/visits.sh and tests/broker.sh against private
+# servers), then
 # `make distcheck` (the
 # tarball builds out of tree from a read-only copy and passes the same
 # tests). Exits non-zero when anything fails.
