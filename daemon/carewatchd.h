@@ -106,12 +106,13 @@ struct engine {
 	/* the database-outage spool (writer.c, spool.c); NULL when its
 	 * directory cannot hold a journal */
 	struct spool *sp;
-	bool spool_flight;  /* the batch in flight is being journaled */
-	bool spool_stuck;   /* the last append failed (full, disk error) */
-	bool spool_warned;  /* "near full" was logged for this outage */
-	double spool_since; /* monotonic start of this outage; 0 = none */
-	bool wb_active;	    /* the journal is being written back */
-	bool wb_broken;	    /* a record could not be read: left alone */
+	bool spool_flight;    /* the batch in flight is being journaled */
+	bool spool_stuck;     /* the last append failed (full, disk error) */
+	bool spool_warned;    /* "near full" was logged for this outage */
+	bool spool_full_said; /* and "full" */
+	double spool_since;   /* monotonic start of this outage; 0 = none */
+	bool wb_active;	      /* the journal is being written back */
+	bool wb_broken;	      /* a record could not be read: left alone */
 	uint64_t wb_off, wb_next_off;
 	char *wb_rec; /* the record the write-back job reads from */
 	unsigned long wb_batches, wb_rejected;

@@ -598,10 +598,11 @@ spool_batch(struct engine *e)
 			 spool_bytes(e->sp));
 	}
 	if (spool_append(e->sp, rec, len, spool_done_cb, e) < 0) {
-		if (!e->spool_stuck)
+		if (!e->spool_full_said)
 			log_err("event=spool_full bytes=%" PRIu64 " max=%" PRIu64
 				" action=\"not acknowledging\"",
 				spool_bytes(e->sp), spool_max(e->sp));
+		e->spool_full_said = true;
 		e->spool_stuck = true;
 		e->flight_failed = true;
 		retry_later(e, 1);
@@ -630,7 +631,7 @@ wb_cleared_cb(void *arg, bool ok, const char *err)
 		e->m.spool_written_back += e->wb_batches;
 	}
 	e->spool_since = 0;
-	e->spool_stuck = e->spool_warned = false;
+	e->spool_stuck = e->spool_warned = e->spool_full_said = false;
 	route_update_hold(e);
 	if (e->phase == PH_INIT)
 		restore_load(e);
