@@ -104,7 +104,11 @@ $$;
 CREATE OR REPLACE FUNCTION report_visit_rate_json(
 	p_month date, p_by text, p_scope text, p_rule jsonb)
 RETURNS jsonb
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE
+-- planned at every call: a connection that has run it a few times would
+-- otherwise settle on a generic plan, made without the scope's value
+SET plan_cache_mode = force_custom_plan
+AS $$
 BEGIN
 RETURN (
 WITH t AS MATERIALIZED (
