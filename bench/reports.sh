@@ -20,8 +20,8 @@
 #      their ceilings, and the medians against the limits
 #
 # The ceiling is the least any such report must do: count the month's
-# visits joined to their elders in the scope, one set-based query (psql,
-# timed like the CLI: a process, a connection, one statement).
+# visits of the scope's elders, one query (psql, timed like the CLI: a
+# process, a connection, one statement).
 #
 # Environment: REPORTS_MONTH (YYYY-MM, default 2026-11), REPORTS_ROUNDS
 # (default 3), REPORTS_COUNTY (the county's code prefix, default 140121),
