@@ -230,7 +230,7 @@ echo
 echo "rounds: province ${rep_p[*]} s (ceiling ${ceil_p[*]}); county ${rep_c[*]} s (ceiling ${ceil_c[*]})"
 line province "${rep_p[*]}" "${ceil_p[*]}" "$limit_province"
 line "county" "${rep_c[*]}" "${ceil_c[*]}" "$limit_county"
-echo "(report: carewatch report visit-rate --format json, process to file; ceiling: psql counting the month's visits joined to the scope's elders)"
+echo "(report: carewatch report visit-rate --format json, process to file; ceiling: psql counting the month's visits of the scope's elders)"
 
 if [[ ${REPORTS_EXPLAIN:-0} == 1 ]]; then
 	for s in "" "$county"; do
