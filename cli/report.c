@@ -31,7 +31,10 @@ report_usage(FILE *f)
 	    "         [--by county|township|village] [-o FILE]\n"
 	    "         [--format table|csv|json|html] [--encoding utf-8|gb18030]\n"
 	    "         [--lang zh|en]\n"
+	    "         [--area CODE]\n"
 	    "  --by        the finest area level listed (default village)\n"
+	    "  --area      only the elders under this area code or its first\n"
+	    "              digits (140426: a county); default all\n"
 	    "  --format    table (default), csv (UTF-8 with a BOM, or --encoding\n"
 	    "              gb18030, for Excel), json, or html (one self-contained\n"
 	    "              page to print on A4: charts, the 12 months' trend)\n"
@@ -160,10 +163,11 @@ visit_rate(struct cli *cli, int argc, char **argv)
 					     {"format", required_argument, NULL, 'f'},
 					     {"encoding", required_argument, NULL, 'e'},
 					     {"lang", required_argument, NULL, 'l'},
+					     {"area", required_argument, NULL, 'a'},
 					     {"help", no_argument, NULL, 'h'},
 					     {NULL, 0, NULL, 0}};
 	const char *month = NULL, *by = "village", *out_path = NULL, *enc = "utf-8";
-	const char *lang = NULL;
+	const char *lang = NULL, *area = "";
 	enum rformat fmt = RF_TABLE;
 	char first[16], rule[4 * CONF_STR_MAX], line[512];
 	const char *params[4], *tz[1];
@@ -189,6 +193,15 @@ visit_rate(struct cli *cli, int argc, char **argv)
 			break;
 		case 'e':
 			enc = optarg;
+			break;
+		case 'a':
+			area = optarg;
+			if (strlen(area) > 12 ||
+			    strspn(area, "0123456789") != strlen(area)) {
+				fprintf(stderr, "carewatch: --area takes up to 12 digits "
+						"of an area code\n");
+				return 2;
+			}
 			break;
 		case 'f':
 			if (strcmp(optarg, "table") == 0)
@@ -250,7 +263,7 @@ visit_rate(struct cli *cli, int argc, char **argv)
 	}
 	params[0] = first;
 	params[1] = by;
-	params[2] = ""; /* the command line sees the whole database */
+	params[2] = area; /* an area-code prefix; "" = the whole database */
 	params[3] = rule;
 	tz[0] = cli->conf.timezone;
 	if ((c = cli_connect(cli)) == NULL)
