@@ -9,7 +9,8 @@
 # servers), then
 # `make distcheck` (the
 # tarball builds out of tree from a read-only copy and passes the same
-# tests). Exits non-zero when anything fails.
+# tests), then fuzzes every parser for a minute each (fuzz/run.sh). Exits
+# non-zero when anything fails.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -143,6 +144,15 @@ else
 	failed+=(distcheck)
 fi
 rm -f "$distlog"
+
+# every parser under libFuzzer with ASan and UBSan (fuzz/run.sh): the saved
+# regression inputs first, then CW_FUZZ_SECONDS (60) per target
+step "fuzz"
+if FUZZ_SECONDS=${CW_FUZZ_SECONDS:-60} fuzz/run.sh .; then
+	echo "fuzz: no crash"
+else
+	failed+=(fuzz)
+fi
 
 step "result"
 echo "tests: $pass passed, $fail failed, $skip skipped"

@@ -22,6 +22,8 @@ packages=(
 	openssl
 	# wall-clock steps under the daemon (s_clock_step in tests/scenarios.sh)
 	libfaketime
+	# libFuzzer with ASan and UBSan (fuzz/run.sh, make fuzz)
+	clang
 	# tests/visits.sh: script(1) gives an import a terminal; jq reads JSON
 	bsdutils jq
 )
