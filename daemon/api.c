@@ -58,36 +58,11 @@ api_time(double t)
 static json_t *
 body_object(struct call *c, const char *const *allowed)
 {
-	json_error_t err;
-	const char *key;
-	json_t *v;
-	size_t i;
+	char why[200];
 
-	if (c->body_len == 0) {
-		c->json = json_object();
-		return c->json;
-	}
-	c->json = json_loadb(c->body, c->body_len, JSON_REJECT_DUPLICATES, &err);
-	if (c->json == NULL) {
-		http_error(c, 400, "bad JSON: %s", err.text);
-		return NULL;
-	}
-	if (!json_is_object(c->json)) {
-		http_error(c, 400, "a JSON object expected");
-		return NULL;
-	}
-	json_object_foreach(c->json, key, v)
-	{
-		for (i = 0; allowed[i] && strcmp(allowed[i], key) != 0; i++)
-			;
-		if (allowed[i] == NULL) {
-			char esc[80];
-
-			http_error(c, 400, "unknown field \"%s\"",
-				   log_esc(esc, sizeof(esc), key, strlen(key)));
-			return NULL;
-		}
-	}
+	c->json = ingest_body(c->body, c->body_len, allowed, why, sizeof(why));
+	if (c->json == NULL)
+		http_error(c, 400, "%s", why);
 	return c->json;
 }
 

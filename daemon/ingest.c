@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -10,6 +11,7 @@
 
 #include "conf.h"
 #include "ingest.h"
+#include "log.h"
 #include "util.h"
 #include "validate.h"
 
@@ -309,6 +311,42 @@ ingest_parse_reply(const char *payload, size_t len, struct reply *r)
 out:
 	json_decref(root);
 	return why;
+}
+
+json_t *
+ingest_body(const char *body, size_t len, const char *const *allowed, char *why,
+	    size_t whylen)
+{
+	json_error_t err;
+	const char *key;
+	json_t *o, *v;
+	size_t i;
+
+	if (len == 0)
+		return json_object();
+	if ((o = json_loadb(body, len, JSON_REJECT_DUPLICATES, &err)) == NULL) {
+		snprintf(why, whylen, "bad JSON: %s", err.text);
+		return NULL;
+	}
+	if (!json_is_object(o)) {
+		snprintf(why, whylen, "a JSON object expected");
+		json_decref(o);
+		return NULL;
+	}
+	json_object_foreach(o, key, v)
+	{
+		for (i = 0; allowed[i] && strcmp(allowed[i], key) != 0; i++)
+			;
+		if (allowed[i] == NULL) {
+			char esc[80];
+
+			snprintf(why, whylen, "unknown field \"%s\"",
+				 log_esc(esc, sizeof(esc), key, strlen(key)));
+			json_decref(o);
+			return NULL;
+		}
+	}
+	return o;
 }
 
 const char *

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "model.h"
 
 enum topic_kind {
@@ -50,6 +52,12 @@ struct reply {
 };
 
 const char *ingest_parse_reply(const char *payload, size_t len, struct reply *r);
+
+/* Reads an API request body: empty is {}, else a JSON object (duplicate
+ * keys refused) whose keys are all in allowed (NULL terminated). Returns
+ * it (the caller decrefs), or NULL with the reason for a 400 in why. */
+json_t *ingest_body(const char *body, size_t len, const char *const *allowed, char *why,
+		    size_t whylen);
 
 /* Parses a visit record ({"id","elder","at","kind","in_person","note"}) into
  * v (responder_id is left to the caller) and checks it with validate_visit():

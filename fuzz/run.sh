@@ -19,7 +19,7 @@ build=$(cd "${1:?usage: fuzz/run.sh BUILDDIR [TARGET...]}" && pwd)
 shift
 secs=${FUZZ_SECONDS:-60}
 work=$build/fuzz-work
-all=(device z2m owntracks conf csv)
+all=(device z2m owntracks conf csv http)
 targets=("$@")
 ((${#targets[@]})) || targets=("${all[@]}")
 CC=${FUZZ_CC:-clang}
@@ -34,7 +34,7 @@ mkdir -p "$work"
 sources() {
 	local c="$src/common/*.c"
 	case $1 in
-	device) echo "$c $src/daemon/ingest.c" ;;
+	device | http) echo "$c $src/daemon/ingest.c" ;;
 	z2m) echo "$c $src/daemon/z2m.c $src/daemon/ingest.c" ;;
 	owntracks) echo "$c $src/daemon/owntracks.c" ;;
 	*) echo "$c" ;;
@@ -84,6 +84,14 @@ PY
 		seed "$d" T 'zigbee2mqtt/kitchen smoke'
 		seed "$d" T 'z2m/site-2/bridge/state'
 		seed "$d" T 'zigbee2mqtt/sos 1/availability'
+		;;
+	http)
+		seed "$d" $'\x00' '{"note":"phoned the elder, she is fine"}'
+		seed "$d" $'\x01' '{"outcome":"false_alarm","note":"pressed by mistake"}'
+		seed "$d" $'\x02' '{"responder":"V1"}'
+		seed "$d" $'\x03' '{"id":"v-77","elder":"E1001","at":"2026-11-20T10:00:00+08:00","kind":"routine","in_person":true,"responder":"V1"}'
+		seed "$d" $'\x03' '{"id":"v-78","elder":"E1001","at":"2026-11-20T10:00:00Z","kind":"phone"}'
+		seed "$d" $'\x01' ''
 		;;
 	owntracks)
 		seed "$d" '' '{"_type":"location","lat":36.5,"lon":113.4,"tst":1763604000,"acc":12}'
