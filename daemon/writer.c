@@ -555,8 +555,10 @@ batch_send(struct engine *e)
 bool
 spool_usable(const struct engine *e)
 {
+	/* not locked while running: the session was dropped (a commit with no
+	 * answer) and the old one, frozen, still holds the writer's lock */
 	return e->sp != NULL && (e->phase == PH_RUNNING || e->phase == PH_STOPPING) &&
-	       !db_up(e->db) && !e->spool_stuck && !e->wb_active;
+	       (!db_up(e->db) || !e->locked) && !e->spool_stuck && !e->wb_active;
 }
 
 static void

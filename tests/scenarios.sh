@@ -17,6 +17,7 @@ CLI_BIN=$top_builddir/cli/carewatch
 # shellcheck source=lib/county.sh
 . "$top_srcdir/tests/lib/county.sh"
 
+export PGUSER=postgres
 WORK=$(mktemp -d /tmp/cw-scen.XXXXXX)
 chmod 755 "$WORK"
 DAEMON_PID=
@@ -91,7 +92,7 @@ client_id = cwd-$P
 topic_prefix = $P
 keepalive = 10
 [database]
-conninfo = host=127.0.0.1 port=$CW_PGPORT dbname=$DB user=postgres
+conninfo = host=127.0.0.1 port=$CW_PGPORT dbname=$DB
 commit_timeout_s = ${T_COMMIT:-10}
 [dispatch]
 offer_timeout_p1_s = ${T_P1:-5}
@@ -144,8 +145,11 @@ jfield() { # python-expression-on-j
 	python3 -c "import json,sys; j=json.load(sys.stdin); print($1)" <<<"$BODY"
 }
 
+# The daemon logs in as cw_daemon, a member of migration 015's
+# carewatch_daemon and nothing else (least privilege); the CLI, as an
+# operator's shell would, as the owner (PGUSER, the conninfo naming no user).
 daemon_start() {
-	env ${DAEMON_ENV:-} "$CWD_BIN" -c "$CONF" >>"$SDIR/daemon.log" 2>&1 &
+	env PGUSER=cw_daemon ${DAEMON_ENV:-} "$CWD_BIN" -c "$CONF" >>"$SDIR/daemon.log" 2>&1 &
 	DAEMON_PID=$!
 	local start_lines
 	start_lines=$1
@@ -254,6 +258,7 @@ setup() {
 	for k in areas stations volunteers elders devices; do
 		"$CLI_BIN" -c "$conf" import "$k" "$WORK/csv/$k.csv" >/dev/null || return 1
 	done
+	cw_psql -c "DO \$\$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'cw_daemon') THEN CREATE ROLE cw_daemon LOGIN IN ROLE carewatch_daemon; END IF; END \$\$" >/dev/null || return 1
 	add_user op operator "" "$TOK_OP" || return 1
 	add_user sup supervisor "" "$TOK_SUP" || return 1
 	add_user aud auditor "" "$TOK_AUD" || return 1
@@ -712,6 +717,33 @@ s_spool_outage() {
 	wait_sql 5 "SELECT count(*) FROM events WHERE event_id='e-sp2'" 1 || return 1
 }
 
+# The writer's backend frozen (SIGSTOP): the commit gets no answer, the
+# session is dropped after the commit deadline, and the batch goes to the
+# spool, although the database still answers new sessions (the frozen one
+# holds the writer's lock). The SOS is offered within the deadline; once
+# the backend is let go, the journal is written back.
+s_spool_frozen_backend() {
+	T_COMMIT=1 scenario_begin spoolfrozen || return 1
+	local backend t0 t1
+	backend=$(sql "SELECT pid FROM pg_stat_activity WHERE application_name = 'carewatchd' AND datname = '$DB' AND usename = 'cw_daemon' AND backend_type = 'client backend' ORDER BY backend_start LIMIT 1")
+	[[ -n $backend ]] || die "no writer session found" || return 1
+	kill -STOP "$backend"
+	t0=$(date +%s.%N)
+	pub dev/D1/event '{"id":"e-fz","type":"sos"}'
+	if ! wait_msg 10 dispatch/V1 '"offer":1'; then
+		kill -CONT "$backend"
+		return 1
+	fi
+	t1=$(date +%s.%N)
+	python3 -c "import sys; d=float(sys.argv[2])-float(sys.argv[1]); print('    figure: SOS offered %.1f s after its publish, the writer backend frozen (commit deadline 1 s + 2 s)' % d); sys.exit(0 if d < 6 else 1)" "$t0" "$t1" ||
+		{ kill -CONT "$backend"; die "offered too late"; return 1; }
+	grep -q 'event=stalled' "$SDIR/daemon.log" && { kill -CONT "$backend"; die "reported a stall while spooling"; return 1; }
+	kill -CONT "$backend"
+	wait_until 30 "the write-back" grep -q 'event=spool_written_back' "$SDIR/daemon.log" || return 1
+	wait_sql 5 "SELECT count(*) FROM events WHERE event_id='e-fz' AND handled" 1 || return 1
+	expect_eq 1 "$(sql "SELECT count(*) FROM incidents")" "incidents" || return 1
+}
+
 # kill -9 during an outage, with a torn record at the journal's end: on
 # start the whole records are written back before the load, the pending
 # offer is restored (not made again). The same journal written back a
@@ -943,7 +975,7 @@ s_stall_withholds_watchdog() {
 	"$top_builddir/tests/notify_sink" "$SDIR/notify.sock" "$SDIR/notify.log" 120 &
 	sink_pid=$!
 	wait_until 5 "the notify socket" test -S "$SDIR/notify.sock" || return 1
-	T_COMMIT=1 DAEMON_ENV="NOTIFY_SOCKET=$SDIR/notify.sock WATCHDOG_USEC=2000000" scenario_begin stall || { kill "$sink_pid"; return 1; }
+	SPOOL_DIR=/proc/cw-no-spool T_COMMIT=1 DAEMON_ENV="NOTIFY_SOCKET=$SDIR/notify.sock WATCHDOG_USEC=2000000" scenario_begin stall || { kill "$sink_pid"; return 1; }
 	wait_until 5 "READY=1" grep -q 'READY=1' "$SDIR/notify.log" || { kill "$sink_pid"; return 1; }
 	backend=$(sql "SELECT pid FROM pg_stat_activity WHERE application_name = 'carewatchd' AND datname = '$DB'")
 	[[ -n $backend ]] || { kill "$sink_pid"; die "no writer session found"; return 1; }
@@ -1776,6 +1808,7 @@ run "no spool: the database goes away -> the SOS is offered when it is back" s_d
 run "spool: SOS offered, answered and journaled while the database is down; written back once" s_spool_outage
 run "spool: kill -9 in an outage, torn tail; written back before the load, twice = once" s_spool_crash_replay
 run "spool: bounded; full stops the acks, the broker keeps the rest, nothing lost" s_spool_full
+run "spool: a frozen writer backend -> the SOS offered from the journal within the commit deadline" s_spool_frozen_backend
 run "visit records are stored once" s_visit_record
 run "SIGHUP loads devices imported since start" s_reload_reference
 run "no spool: the database away while an offer is out -> no candidate burnt" s_db_away_holds_offers
@@ -1786,7 +1819,7 @@ run "offline then online in one burst -> online" s_status_last_wins
 run "replay classifies as of the receive time" s_replay_receive_time
 run "a quote in an event id cannot forge a log field" s_log_injection
 run "a ticket for an elder without a station -> regional center" s_ticket_without_station
-run "a frozen database backend -> stall reported, watchdog withheld" s_stall_withholds_watchdog
+run "no spool: a frozen database backend -> stall reported, watchdog withheld" s_stall_withholds_watchdog
 run "HTTP: roles, areas, ack, dispatch, resolve, audit" s_http_operator_flow
 run "HTTP: events after Last-Event-ID across a kill -9" s_http_events_restart
 run "HTTP: revoke within a second; database and broker away" s_http_revoke_and_outages
