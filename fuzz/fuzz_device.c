@@ -39,7 +39,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		(void)ingest_parse_reply(payload, len, &r);
 		break;
 	case 3:
-		(void)ingest_parse_visit(payload, len, &v);
+		(void)ingest_parse_visit(payload, len, 1.8e9, &v);
 		break;
 	default:
 		/* topics are NUL-terminated strings from libmosquitto */
