@@ -59,11 +59,14 @@ static json_t *
 body_object(struct call *c, const char *const *allowed)
 {
 	char why[200];
+	json_t *o = ingest_body(c->body, c->body_len, allowed, why, sizeof(why));
 
-	c->json = ingest_body(c->body, c->body_len, allowed, why, sizeof(why));
-	if (c->json == NULL)
-		http_error(c, 400, "%s", why);
-	return c->json;
+	if (o == NULL) {
+		http_error(c, 400, "%s", why); /* frees c */
+		return NULL;
+	}
+	c->json = o;
+	return o;
 }
 
 /* A string field (NULL when absent); -1 after answering 400 when it is
