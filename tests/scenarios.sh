@@ -630,7 +630,11 @@ for i in range(60):
 FAKETIME_LIB=/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1
 s_clock_step() {
 	echo "+0" >"$WORK/clock"
-	DAEMON_ENV="LD_PRELOAD=$FAKETIME_LIB FAKETIME_TIMESTAMP_FILE=$WORK/clock FAKETIME_NO_CACHE=1 FAKETIME_DONT_FAKE_MONOTONIC=1" \
+	# a daemon built with --enable-sanitizers needs ASan's runtime first
+	local preload=$FAKETIME_LIB asan
+	asan=$(ldd "$CWD_BIN" 2>/dev/null | awk '/libasan/ { print $3 }')
+	[[ -n $asan ]] && preload="$asan:$FAKETIME_LIB"
+	DAEMON_ENV="LD_PRELOAD=$preload FAKETIME_TIMESTAMP_FILE=$WORK/clock FAKETIME_NO_CACHE=1 FAKETIME_DONT_FAKE_MONOTONIC=1" \
 		T_P1=4 scenario_begin clock || return 1
 	local inc t1 t2 t3
 	alarm_offered D1 '{"id":"e-clk","type":"sos"}' || return 1

@@ -119,7 +119,8 @@ if ((check_ok == 0)); then
 	done < <(find . -name 'test-suite.log' -not -path './autom4te.cache/*')
 fi
 
-# distcheck builds the tarball out of tree and runs make check in it again:
+# distcheck builds the tarball out of tree, with ASan and UBSan
+# (AM_DISTCHECK_CONFIGURE_FLAGS), and runs make check in it again:
 # every test (unit tests and scenarios, no skips) must pass there too, so a
 # file missing from the tarball or a test writing into the source tree fails
 # here rather than for whoever unpacks a release.
