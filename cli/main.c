@@ -32,8 +32,8 @@ usage(FILE *f)
 	     "targets not yet visited this month"},
 	    {"report response --from D --to D [...]",
 	     "alarm response times, false alarms"},
-	    {"broker passwd -o FILE [--new-credentials F]", "mosquitto password file"},
-	    {"broker acl [-o FILE]", "mosquitto ACL file (broker -h)"},
+	    {"broker passwd -o FILE [...]", "mosquitto password file (broker -h)"},
+	    {"broker acl [-o FILE]", "mosquitto ACL file"},
 	    {"visit add --elder ID --at TIME --kind K", "record a visit (visit -h)"},
 	};
 	static const char *const rest[] = {
