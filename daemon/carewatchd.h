@@ -115,6 +115,7 @@ struct engine {
 	bool wb_broken;	      /* a record could not be read: left alone */
 	uint64_t wb_off, wb_next_off;
 	char *wb_rec; /* the record the write-back job reads from */
+	size_t wb_len;
 	unsigned long wb_batches, wb_rejected;
 	double wb_started;
 	struct event *retry_ev, *stop_ev;

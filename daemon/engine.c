@@ -97,16 +97,12 @@ spool_open(struct engine *e)
 	uint64_t dropped = 0;
 	char err[256];
 
-	if (mkdir(e->conf.spool_dir, 0700) < 0 && errno != EEXIST) {
-		log_err(
-		    "event=spool_unavailable reason=\"%s\" effect=\"a database outage "
-		    "pauses ingest\"",
-		    strerror(errno));
-		return;
-	}
-	e->sp =
-	    spool_new(e->base, e->conf.spool_dir, (uint64_t)e->conf.spool_max_mb << 20,
-		      &dropped, err, sizeof(err));
+	if (mkdir(e->conf.spool_dir, 0700) < 0 && errno != EEXIST)
+		snprintf(err, sizeof(err), "%s", strerror(errno));
+	else
+		e->sp = spool_new(e->base, e->conf.spool_dir,
+				  (uint64_t)e->conf.spool_max_mb << 20, &dropped, err,
+				  sizeof(err));
 	if (e->sp == NULL) {
 		log_err(
 		    "event=spool_unavailable reason=\"%s\" effect=\"a database outage "

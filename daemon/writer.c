@@ -15,11 +15,14 @@
  * event unhandled in the database; start-up replays it. */
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "carewatchd.h"
 #include "db.h"
@@ -641,6 +644,28 @@ wb_cleared_cb(void *arg, bool ok, const char *err)
 		engine_kick(e);
 }
 
+/* A journal record the database refuses at write-back is not dropped with
+ * the journal: it is appended, with its offset and length, to
+ * {[spool] dir}/spool.rejected for an operator. A rare error path, so
+ * the few blocking writes stay on the loop. */
+static void
+wb_keep_rejected(struct engine *e, const char *rec, size_t len)
+{
+	char path[sizeof(e->conf.spool_dir) + 32], head[96];
+	int fd, hl;
+
+	snprintf(path, sizeof(path), "%s/spool.rejected", e->conf.spool_dir);
+	hl = snprintf(head, sizeof(head), "record offset=%" PRIu64 " bytes=%zu\n",
+		      e->wb_off, len);
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0 || write(fd, head, (size_t)hl) != hl ||
+	    write(fd, rec, len) != (ssize_t)len || write(fd, "\n", 1) != 1 ||
+	    fsync(fd) < 0)
+		log_err("event=spool_rejected_not_kept reason=\"%s\"", strerror(errno));
+	if (fd >= 0)
+		close(fd);
+}
+
 static void
 wb_done_cb(void *arg, bool ok, bool lost, PGresult **res, int n, const char *err)
 {
@@ -648,6 +673,8 @@ wb_done_cb(void *arg, bool ok, bool lost, PGresult **res, int n, const char *err
 
 	(void)res;
 	(void)n;
+	if (!ok && !lost)
+		wb_keep_rejected(e, e->wb_rec, e->wb_len);
 	free(e->wb_rec);
 	e->wb_rec = NULL;
 	if (!ok && lost) {
@@ -660,8 +687,9 @@ wb_done_cb(void *arg, bool ok, bool lost, PGresult **res, int n, const char *err
 		return;
 	}
 	if (!ok) {
-		/* kept in the journal's copy below, never retried forever */
-		log_err("event=spool_record_rejected offset=%" PRIu64 " reason=\"%s\"",
+		/* kept in spool.rejected (above), never retried forever */
+		log_err("event=spool_record_rejected offset=%" PRIu64 " reason=\"%s\" "
+			"kept=spool.rejected",
 			e->wb_off, err ? err : "");
 		e->wb_rejected++;
 	} else {
@@ -700,8 +728,9 @@ wb_next(struct engine *e)
 	}
 	if ((n = batch_decode(rec, len, kind, sql, param, Q__COUNT)) < 0) {
 		log_err("event=spool_record_rejected offset=%" PRIu64
-			" reason=\"not a batch\"",
+			" reason=\"not a batch\" kept=spool.rejected",
 			e->wb_off);
+		wb_keep_rejected(e, rec, len);
 		free(rec);
 		e->wb_rejected++;
 		e->wb_off = e->wb_next_off;
@@ -715,6 +744,7 @@ wb_next(struct engine *e)
 		q[i].params[0] = param[i];
 	}
 	e->wb_rec = rec;
+	e->wb_len = len;
 	if (n == 0 || db_run(e->db, q, n, wb_done_cb, e) < 0) {
 		bool empty = n == 0;
 

@@ -748,6 +748,27 @@ s_spool_frozen_backend() {
 	expect_eq 1 "$(sql "SELECT count(*) FROM incidents")" "incidents" || return 1
 }
 
+# A journal record the database refuses at write-back (a test-only CHECK
+# constraint, SQLSTATE 23514) is not lost with the journal: it is kept in
+# spool.rejected, and the rest is written back.
+s_spool_record_rejected() {
+	scenario_begin spoolrej || return 1
+	sql "ALTER TABLE events ADD CONSTRAINT test_poison_wb CHECK (event_id <> 'e-wbpoison')" || return 1
+	cw_pg_stop fast || return 1
+	wait_until 10 "the daemon to notice the database is down" grep -q 'event=db_down' "$SDIR/daemon.log" || return 1
+	pub dev/D3/event '{"id":"e-wbpoison","type":"heartbeat"}'
+	wait_msg 5 dev/D3/ack '"id":"e-wbpoison"' || return 1
+	pub dev/D1/event '{"id":"e-wbok","type":"heartbeat"}'
+	wait_msg 5 dev/D1/ack '"id":"e-wbok"' || return 1
+	cw_pg_start || return 1
+	wait_until 30 "the write-back" grep -q 'event=spool_written_back' "$SDIR/daemon.log" || return 1
+	grep -q 'event=spool_record_rejected.*sqlstate=23514.*kept=spool.rejected' "$SDIR/daemon.log" || die "rejection logged" || return 1
+	grep -q 'e-wbpoison' "$SDIR/spool/spool.rejected" || die "the refused record kept" || return 1
+	expect_eq 0 "$(spool_bytes)" "journal emptied" || return 1
+	expect_eq 1 "$(sql "SELECT count(*) FROM events WHERE event_id = 'e-wbok'")" "the other record written back" || return 1
+	sql "ALTER TABLE events DROP CONSTRAINT test_poison_wb" >/dev/null
+}
+
 # kill -9 during an outage, with a torn record at the journal's end: on
 # start the whole records are written back before the load, the pending
 # offer is restored (not made again). The same journal written back a
@@ -1811,6 +1832,7 @@ run "the broker restarts -> reconnect, nothing lost" s_broker_away
 run "no spool: the database goes away -> the SOS is offered when it is back" s_db_away
 run "spool: SOS offered, answered and journaled while the database is down; written back once" s_spool_outage
 run "spool: kill -9 in an outage, torn tail; written back before the load, twice = once" s_spool_crash_replay
+run "spool: a record refused at write-back is kept in spool.rejected, not lost" s_spool_record_rejected
 run "spool: bounded; full stops the acks, the broker keeps the rest, nothing lost" s_spool_full
 run "spool: a frozen writer backend -> the SOS offered from the journal within the commit deadline" s_spool_frozen_backend
 run "visit records are stored once" s_visit_record
