@@ -35,6 +35,7 @@ static const struct conf_key conf_keys[] = {
     K("daemon", "flood_rate", CT_DBL, flood_rate, "5", true, 0, 1000000),
     K("daemon", "flood_window_s", CT_DBL, flood_window_s, "10", true, 0.1, 86400),
     K("daemon", "payload_max", CT_INT, payload_max, "4096", true, 64, 65536),
+    K("daemon", "resolv_conf", CT_STR, resolv_conf, "/etc/resolv.conf", false, 0, 0),
     K("daemon", "verbose", CT_BOOL, verbose, "off", true, 0, 0),
     K("database", "commit_timeout_s", CT_DBL, commit_timeout_s, "10", false, 0.5, 300),
     K("database", "conninfo", CT_STR, db_conninfo, "dbname=carewatch", false, 0, 0),

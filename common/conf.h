@@ -56,6 +56,7 @@ struct conf {
 	int arrival_target_min, arrival_target2_min; /* responder on site within */
 	int false_alarm_top; /* devices and elders listed by false alarms */
 	/* [daemon] */
+	char resolv_conf[CONF_STR_MAX]; /* name servers for mqtt.host, conninfo */
 	int batch_max;
 	int payload_max;
 	bool verbose;

@@ -310,3 +310,13 @@ xstrdup(const char *s)
 		fatal("event=oom");
 	return p;
 }
+
+char *
+xstrndup(const char *s, size_t n)
+{
+	char *p = strndup(s, n);
+
+	if (p == NULL)
+		fatal("event=oom");
+	return p;
+}

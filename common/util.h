@@ -56,5 +56,6 @@ char *file_read(const char *path, size_t max, size_t *len, char *err, size_t err
 void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t size);
 char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
 
 #endif

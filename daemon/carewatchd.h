@@ -92,6 +92,7 @@ struct engine {
 	struct event_base *base;
 	struct conf conf;
 	struct world w;
+	struct resolver *dns; /* host names looked up on the loop */
 	struct db *db;	   /* the writer: batches, lock, start-up load */
 	struct reader *rd; /* read-only: reloads, later API reads and reports */
 	struct mqtt *mqtt;

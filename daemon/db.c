@@ -7,13 +7,23 @@
 
 #include "db.h"
 #include "log.h"
+#include "resolve.h"
 #include "util.h"
+
+#define DB_HOSTS_MAX 8
 
 enum db_phase { DB_DOWN, DB_CONNECTING, DB_UP };
 
 struct db {
 	struct event_base *base;
 	char *conninfo;
+	/* host names looked up on the loop before libpq connects (it would
+	 * call getaddrinfo and block): one entry per host of the conninfo */
+	struct resolver *resolver;
+	struct resolve_req *lookup;
+	int nhosts, cur_host;
+	char *hosts[DB_HOSTS_MAX];
+	char addrs[DB_HOSTS_MAX][RESOLVE_ADDRS_MAX * RESOLVE_ADDR_LEN]; /* ','-joined */
 	char *setup_sql;	/* run once per session before it counts as up */
 	double job_timeout_s;	/* a job still running after this loses the session */
 	struct event *deadline; /* of the job in flight */
@@ -42,13 +52,14 @@ static int db_send(struct db *db, const struct db_query *q, int n, db_done_fn do
 		   void *arg);
 
 struct db *
-db_new(struct event_base *base, const char *conninfo, const char *setup_sql,
-       double job_timeout_s, db_state_fn on_state, void *arg)
+db_new(struct event_base *base, const char *conninfo, struct resolver *res,
+       const char *setup_sql, double job_timeout_s, db_state_fn on_state, void *arg)
 {
 	struct db *db = xcalloc(1, sizeof(*db));
 
 	db->base = base;
 	db->conninfo = xstrdup(conninfo);
+	db->resolver = res;
 	db->setup_sql = setup_sql ? xstrdup(setup_sql) : NULL;
 	db->job_timeout_s = job_timeout_s;
 	db->deadline = evtimer_new(base, db_deadline_cb, db);
@@ -149,12 +160,154 @@ db_watch(struct db *db, bool want_write)
 		event_del(db->wev);
 }
 
-void
-db_start(struct db *db)
+/* Splits list at ',' into out (libpq's multi-host syntax). */
+static int
+db_split(const char *list, char **out, int max)
 {
-	if (db->phase != DB_DOWN)
-		return;
-	db->conn = PQconnectStart(db->conninfo);
+	const char *p = list, *c;
+	int n = 0;
+
+	while (n < max) {
+		c = strchr(p, ',');
+		out[n++] = xstrndup(p, c ? (size_t)(c - p) : strlen(p));
+		if (c == NULL)
+			break;
+		p = c + 1;
+	}
+	return n;
+}
+
+static void
+db_hosts_clear(struct db *db)
+{
+	int i;
+
+	for (i = 0; i < db->nhosts; i++)
+		free(db->hosts[i]);
+	db->nhosts = 0;
+}
+
+/* The conninfo's hosts, when one of them is a name to look up; 0 when libpq
+ * needs no lookup (hostaddr given, numeric hosts, Unix sockets). */
+static int
+db_plan_hosts(struct db *db, PQconninfoOption *opts)
+{
+	const char *host = NULL, *hostaddr = NULL;
+	PQconninfoOption *o;
+	int i;
+
+	for (o = opts; o && o->keyword; o++) {
+		if (strcmp(o->keyword, "host") == 0)
+			host = o->val;
+		else if (strcmp(o->keyword, "hostaddr") == 0)
+			hostaddr = o->val;
+	}
+	if (host == NULL || host[0] == '\0')
+		host = getenv("PGHOST");
+	if (hostaddr == NULL || hostaddr[0] == '\0')
+		hostaddr = getenv("PGHOSTADDR");
+	db_hosts_clear(db);
+	if (host == NULL || (hostaddr != NULL && hostaddr[0] != '\0'))
+		return 0;
+	db->nhosts = db_split(host, db->hosts, DB_HOSTS_MAX);
+	for (i = 0; i < db->nhosts; i++)
+		if (resolve_is_name(db->hosts[i]))
+			return db->nhosts;
+	db_hosts_clear(db);
+	return 0;
+}
+
+/* Joins the entries of the looked-up hosts: host=a,a,b hostaddr=1,2,3
+ * port=p,p,q (a name with two addresses is two entries). */
+static void
+db_join(struct db *db, const char *ports, char **host, char **addr, char **port)
+{
+	char *pv[DB_HOSTS_MAX];
+	size_t cap = 64;
+	int np = ports && ports[0] ? db_split(ports, pv, DB_HOSTS_MAX) : 0, i;
+	bool first = true;
+
+	for (i = 0; i < db->nhosts; i++)
+		cap += (strlen(db->hosts[i]) + 8) * RESOLVE_ADDRS_MAX +
+		       strlen(db->addrs[i]) +
+		       (np ? strlen(pv[i < np ? i : 0]) + 1 : 0) * RESOLVE_ADDRS_MAX;
+	*host = xcalloc(1, cap);
+	*addr = xcalloc(1, cap);
+	*port = xcalloc(1, cap);
+	for (i = 0; i < db->nhosts; i++) {
+		const char *a = db->addrs[i], *c;
+
+		if (!resolve_is_name(db->hosts[i])) { /* as it was: libpq copes */
+			a = "";
+			c = NULL;
+		}
+		for (;;) {
+			c = strchr(a, ',');
+			if (!first) {
+				strcat(*host, ",");
+				strcat(*addr, ",");
+				strcat(*port, ",");
+			}
+			first = false;
+			strcat(*host, db->hosts[i]);
+			{
+				size_t al = strlen(*addr),
+				       k = c ? (size_t)(c - a) : strlen(a);
+
+				memcpy(*addr + al, a, k);
+				(*addr)[al + k] = '\0';
+			}
+			if (np)
+				strcat(*port, pv[np == 1 ? 0 : i < np ? i : 0]);
+			if (c == NULL)
+				break;
+			a = c + 1;
+		}
+	}
+	for (i = 0; i < np; i++)
+		free(pv[i]);
+}
+
+static void
+db_connect(struct db *db, PQconninfoOption *opts)
+{
+	const char *kw[64], *val[64];
+	char *host = NULL, *addr = NULL, *port = NULL;
+	const char *ports = NULL;
+	PQconninfoOption *o;
+	int n = 0;
+
+	if (opts == NULL || db->nhosts == 0) {
+		db->conn = PQconnectStart(db->conninfo);
+	} else {
+		for (o = opts; o->keyword && n < 60; o++) {
+			if (strcmp(o->keyword, "port") == 0)
+				ports = o->val;
+			if (o->val == NULL || strcmp(o->keyword, "host") == 0 ||
+			    strcmp(o->keyword, "hostaddr") == 0 ||
+			    strcmp(o->keyword, "port") == 0)
+				continue;
+			kw[n] = o->keyword;
+			val[n++] = o->val;
+		}
+		if (ports == NULL)
+			ports = getenv("PGPORT");
+		db_join(db, ports, &host, &addr, &port);
+		kw[n] = "host";
+		val[n++] = host;
+		kw[n] = "hostaddr";
+		val[n++] = addr;
+		if (port[0]) {
+			kw[n] = "port";
+			val[n++] = port;
+		}
+		kw[n] = NULL;
+		val[n] = NULL;
+		db->conn = PQconnectStartParams(kw, val, 0);
+		free(host);
+		free(addr);
+		free(port);
+	}
 	if (db->conn == NULL) {
 		db_lost(db, "out of memory");
 		return;
@@ -166,6 +319,95 @@ db_start(struct db *db)
 	db->phase = DB_CONNECTING;
 	db->poll = PGRES_POLLING_WRITING;
 	db_watch(db, true);
+}
+
+static void db_lookup_next(struct db *db);
+
+static void
+db_resolved(void *arg, const char *err, char addrs[][RESOLVE_ADDR_LEN], int n)
+{
+	struct db *db = arg;
+	char *a = db->addrs[db->cur_host];
+	int i;
+
+	db->lookup = NULL;
+	a[0] = '\0';
+	if (err != NULL)
+		log_warn("event=db_resolve_failed host=%s reason=\"%s\"",
+			 db->hosts[db->cur_host], err);
+	for (i = 0; i < n; i++) {
+		if (i > 0)
+			strcat(a, ",");
+		strcat(a, addrs[i]);
+	}
+	db->cur_host++;
+	db_lookup_next(db);
+}
+
+/* Looks the next host name up, or connects once all have answered. */
+static void
+db_lookup_next(struct db *db)
+{
+	PQconninfoOption *opts;
+	int i, found = 0;
+	char *err = NULL;
+
+	while (db->cur_host < db->nhosts && !resolve_is_name(db->hosts[db->cur_host]))
+		db->addrs[db->cur_host++][0] = '\0';
+	if (db->cur_host < db->nhosts) {
+		db->phase = DB_CONNECTING; /* looking up counts as connecting */
+		db->lookup =
+		    resolve_start(db->resolver, db->hosts[db->cur_host], db_resolved, db);
+		return;
+	}
+	/* a name that gave no address is left out; nothing left is an outage */
+	for (i = 0; i < db->nhosts; i++) {
+		if (resolve_is_name(db->hosts[i]) && db->addrs[i][0] == '\0') {
+			free(db->hosts[i]);
+			memmove(&db->hosts[i], &db->hosts[i + 1],
+				(size_t)(db->nhosts - i - 1) * sizeof(db->hosts[0]));
+			memmove(db->addrs[i], db->addrs[i + 1],
+				(size_t)(db->nhosts - i - 1) * sizeof(db->addrs[0]));
+			db->nhosts--;
+			i--;
+			continue;
+		}
+		found++;
+	}
+	db->phase = DB_DOWN;
+	if (found == 0) {
+		db_lost(db, "no database host name could be looked up");
+		return;
+	}
+	opts = PQconninfoParse(db->conninfo, &err);
+	if (opts == NULL) {
+		db_lost(db, "bad conninfo");
+		PQfreemem(err);
+		return;
+	}
+	db_connect(db, opts);
+	PQconninfoFree(opts);
+}
+
+void
+db_start(struct db *db)
+{
+	PQconninfoOption *opts;
+	char *err = NULL;
+
+	if (db->phase != DB_DOWN || db->lookup != NULL)
+		return;
+	opts = db->resolver ? PQconninfoParse(db->conninfo, &err) : NULL;
+	PQfreemem(err);
+	if (opts != NULL && db_plan_hosts(db, opts) > 0) {
+		PQconninfoFree(opts);
+		db->cur_host = 0;
+		db_lookup_next(db);
+		return;
+	}
+	if (opts != NULL)
+		PQconninfoFree(opts);
+	db_connect(db, NULL);
 }
 
 /* The session's setup ran: it is up for its owner now. */
@@ -412,6 +654,8 @@ db_free(struct db *db)
 	if (db->deadline)
 		event_free(db->deadline);
 	free(db->setup_sql);
+	resolve_cancel(db->lookup);
+	db_hosts_clear(db);
 	if (db->conn)
 		PQfinish(db->conn);
 	db_clear_results(db);

@@ -28,8 +28,14 @@ typedef void (*db_state_fn)(void *arg, bool up);
 /* setup_sql (may be NULL) runs first in every new session, which counts as
  * up only once it succeeded. A job that runs longer than job_timeout_s
  * (0 = no limit) drops the session: its done hears lost = true. */
-struct db *db_new(struct event_base *base, const char *conninfo, const char *setup_sql,
-		  double job_timeout_s, db_state_fn on_state, void *arg);
+struct resolver;
+
+/* With res, host names in conninfo are looked up on the loop before every
+ * connect and handed to libpq as hostaddr (host stays, for TLS and
+ * .pgpass). */
+struct db *db_new(struct event_base *base, const char *conninfo, struct resolver *res,
+		  const char *setup_sql, double job_timeout_s, db_state_fn on_state,
+		  void *arg);
 void db_free(struct db *db);
 
 /* Starts connecting (non-blocking); retries with backoff while it fails. */

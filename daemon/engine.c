@@ -17,6 +17,7 @@
 #include "log.h"
 #include "mqtt.h"
 #include "reader.h"
+#include "resolve.h"
 #include "skills.h"
 #include "spool.h"
 #include "util.h"
@@ -143,11 +144,12 @@ engine_new(struct event_base *base, const struct conf *c)
 		 "set_config('lock_timeout', '%ld', false), "
 		 "set_config('application_name', 'carewatchd', false)",
 		 ms, ms);
-	e->db =
-	    db_new(base, c->db_conninfo, setup, c->commit_timeout_s + 2, db_state_cb, e);
-	e->rd = reader_new(base, c->db_conninfo, c->commit_timeout_s * 3);
+	e->dns = resolver_new(base, c->resolv_conf);
+	e->db = db_new(base, c->db_conninfo, e->dns, setup, c->commit_timeout_s + 2,
+		       db_state_cb, e);
+	e->rd = reader_new(base, c->db_conninfo, e->dns, c->commit_timeout_s * 3);
 	spool_open(e);
-	e->mqtt = mqtt_new(base, c, &cbs, e);
+	e->mqtt = mqtt_new(base, c, e->dns, &cbs, e);
 	mqtt_hold(e->mqtt, true);
 	e->progress_at = now_mono();
 	e->started_at = now_mono();
@@ -262,6 +264,7 @@ engine_free(struct engine *e)
 	mqtt_free(e->mqtt);
 	reader_free(e->rd);
 	db_free(e->db);
+	resolver_free(e->dns);
 	if (e->flight)
 		batch_committed(e->flight, false);
 	batch_committed(e->next, false);

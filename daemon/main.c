@@ -47,6 +47,22 @@ usage(FILE *f)
 	    "cleanly after the batch in flight is committed.\n");
 }
 
+/* libevent's own messages (evdns: a name server that stopped answering;
+ * evhttp) go to the journal in our format, not raw to stderr. */
+static void
+libevent_log_cb(int severity, const char *msg)
+{
+	char buf[300];
+
+	log_esc(buf, sizeof(buf), msg, strlen(msg));
+	if (severity >= EVENT_LOG_ERR)
+		log_err("event=libevent msg=\"%s\"", buf);
+	else if (severity >= EVENT_LOG_WARN)
+		log_warn("event=libevent msg=\"%s\"", buf);
+	else if (severity >= EVENT_LOG_MSG)
+		log_info("event=libevent msg=\"%s\"", buf);
+}
+
 static void
 sig_term_cb(evutil_socket_t sig, short what, void *arg)
 {
@@ -174,6 +190,7 @@ main(int argc, char **argv)
 	tzset();
 	signal(SIGPIPE, SIG_IGN);
 	mosquitto_lib_init();
+	event_set_log_callback(libevent_log_cb);
 
 	memset(&d, 0, sizeof(d));
 	d.conf_path = path;

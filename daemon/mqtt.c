@@ -20,9 +20,12 @@
 #include <unistd.h>
 
 #include <mosquitto.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "log.h"
 #include "mqtt.h"
+#include "resolve.h"
 #include "util.h"
 #include "z2m.h"
 
@@ -41,14 +44,19 @@ struct mqtt {
 	char z2m_base[CONF_STR_MAX]; /* comma-separated bridge bases */
 	struct event *rev, *wev, *tick;
 	bool sock_open, connected, hold, stopping;
-	bool started;	  /* mqtt_start() was called */
-	bool initialised; /* a connect_async went through: reconnect may follow */
+	bool started; /* mqtt_start() was called */
+	struct resolver *res;
+	struct resolve_req *lookup;  /* of host, in flight */
+	int attempt;		     /* failed tries since the last session */
+	char addr[RESOLVE_ADDR_LEN]; /* the address last tried */
+	bool tls;		     /* mqtt.cafile: the certificate names host */
 	size_t unacked;
 	double backoff, next_try;
 	unsigned rng;
 };
 
 static void mqtt_kick(struct mqtt *m);
+static bool mqtt_tls_name(struct mqtt *m);
 
 /* Drops the socket's events and plans the next attempt with jitter. */
 static void
@@ -61,6 +69,15 @@ mqtt_lost(struct mqtt *m, int rc)
 		event_del(m->rev);
 	if (m->wev)
 		event_del(m->wev);
+	if (!m->connected)
+		m->attempt++; /* the next try takes the name's next address */
+	if (rc == MOSQ_ERR_TLS && mosquitto_ssl_get(m->mosq) != NULL) {
+		long v = SSL_get_verify_result(mosquitto_ssl_get(m->mosq));
+
+		if (v != X509_V_OK)
+			log_warn("event=mqtt_tls_refused host=%s reason=\"%s\"", m->host,
+				 X509_verify_cert_error_string(v));
+	}
 	if (m->sock_open)
 		log_warn("event=mqtt_down reason=\"%s\" unacked=%zu",
 			 rc == MOSQ_ERR_ERRNO ? strerror(err) : mosquitto_strerror(rc),
@@ -138,27 +155,64 @@ mqtt_watch(struct mqtt *m)
 }
 
 static void
-mqtt_try_connect(struct mqtt *m, bool first)
+mqtt_connect_addr(struct mqtt *m, const char *addr)
 {
 	int rc;
 
-	if (first || !m->initialised)
-		rc = mosquitto_connect_async(m->mosq, m->host, m->port, m->keepalive);
-	else
-		rc = mosquitto_reconnect_async(m->mosq);
-	if (rc == MOSQ_ERR_SUCCESS)
-		m->initialised = true;
+	rc = mosquitto_connect_async(m->mosq, addr, m->port, m->keepalive);
+	if (rc == MOSQ_ERR_SUCCESS && m->tls && !mqtt_tls_name(m)) {
+		log_err("event=mqtt_tls_refused host=%s reason=\"cannot check the "
+			"certificate's name\"",
+			m->host);
+		mosquitto_disconnect(m->mosq);
+		rc = MOSQ_ERR_TLS;
+	}
 	if (rc != MOSQ_ERR_SUCCESS || mosquitto_socket(m->mosq) < 0) {
 		if (rc == MOSQ_ERR_ERRNO)
-			log_warn("event=mqtt_connect_failed reason=\"%s\"",
+			log_warn("event=mqtt_connect_failed addr=%s reason=\"%s\"", addr,
 				 strerror(errno));
 		else
-			log_warn("event=mqtt_connect_failed reason=\"%s\"",
+			log_warn("event=mqtt_connect_failed addr=%s reason=\"%s\"", addr,
 				 mosquitto_strerror(rc));
 		mqtt_lost(m, rc);
 		return;
 	}
 	mqtt_watch(m);
+}
+
+static void
+mqtt_resolved(void *arg, const char *err, char addrs[][RESOLVE_ADDR_LEN], int n)
+{
+	struct mqtt *m = arg;
+	const char *a;
+
+	m->lookup = NULL;
+	if (err != NULL) {
+		log_warn("event=mqtt_resolve_failed host=%s reason=\"%s\"", m->host, err);
+		m->attempt--; /* the lookup failed, not an address */
+		mqtt_lost(m, MOSQ_ERR_EAI);
+		return;
+	}
+	a = addrs[m->attempt % n];
+	if (strcmp(a, m->addr) != 0)
+		log_info("event=mqtt_resolved host=%s addr=%s addrs=%d", m->host, a, n);
+	str_copy(m->addr, a, sizeof(m->addr));
+	mqtt_connect_addr(m, a);
+}
+
+/* A name is looked up first, on the loop, each time: a broker that moved
+ * (failover by DNS) is found again. libmosquitto is given the address. */
+static void
+mqtt_try_connect(struct mqtt *m)
+{
+	if (m->lookup != NULL)
+		return;
+	if (!resolve_is_name(m->host)) {
+		mqtt_connect_addr(m, m->host);
+		return;
+	}
+	m->next_try = now_mono() + 3600; /* until the answer plans otherwise */
+	m->lookup = resolve_start(m->res, m->host, mqtt_resolved, m);
 }
 
 static void
@@ -180,8 +234,8 @@ mqtt_tick_cb(evutil_socket_t fd, short what, void *arg)
 			return;
 		}
 		mqtt_kick(m);
-	} else if (m->started && now_mono() >= m->next_try) {
-		mqtt_try_connect(m, false);
+	} else if (m->started && m->lookup == NULL && now_mono() >= m->next_try) {
+		mqtt_try_connect(m);
 	}
 }
 
@@ -218,6 +272,7 @@ mqtt_on_connect(struct mosquitto *mosq, void *arg, int rc)
 	}
 	m->connected = true;
 	m->backoff = 1;
+	m->attempt = 0;
 	snprintf(t[0], sizeof(t[0]), "%s/dev/+/event", m->prefix);
 	snprintf(t[1], sizeof(t[1]), "%s/dev/+/status", m->prefix);
 	snprintf(t[2], sizeof(t[2]), "%s/resp/+/reply", m->prefix);
@@ -268,15 +323,50 @@ mqtt_read_password(const char *path, char *buf, size_t len)
 	return 0;
 }
 
+/* TLS with the broker's certificate checked against mqtt.host, although
+ * libmosquitto is given an address: the name goes on the connection's SSL
+ * object before the handshake starts (libmosquitto only calls
+ * SSL_set_connect_state in connect_async; the handshake runs in our later
+ * loop_read/write), so OpenSSL checks it while it verifies the chain,
+ * before anything is sent. libmosquitto's own check, which would compare
+ * the certificate with the address, is turned off. (MOSQ_OPT_SSL_CTX with
+ * defaults would be neater, but libmosquitto 2.0.11 then never sets up the
+ * ex-data index its verify callback needs, and refuses every certificate.) */
+static void
+mqtt_tls(struct mqtt *m, const char *cafile)
+{
+	if (mosquitto_tls_set(m->mosq, cafile, NULL, NULL, NULL, NULL) !=
+		MOSQ_ERR_SUCCESS ||
+	    mosquitto_tls_insecure_set(m->mosq, true) != MOSQ_ERR_SUCCESS)
+		fatal("event=config_error reason=\"bad mqtt.cafile\"");
+	m->tls = true;
+}
+
+/* Names the host the certificate must be for; false when it cannot. */
+static bool
+mqtt_tls_name(struct mqtt *m)
+{
+	SSL *ssl = mosquitto_ssl_get(m->mosq);
+
+	if (ssl == NULL)
+		return false;
+	SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+	if (!resolve_is_name(m->host))
+		return X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), m->host) == 1;
+	return SSL_set1_host(ssl, m->host) == 1 &&
+	       SSL_set_tlsext_host_name(ssl, m->host) == 1;
+}
+
 struct mqtt *
-mqtt_new(struct event_base *base, const struct conf *c, const struct mqtt_cbs *cbs,
-	 void *arg)
+mqtt_new(struct event_base *base, const struct conf *c, struct resolver *res,
+	 const struct mqtt_cbs *cbs, void *arg)
 {
 	struct mqtt *m = xcalloc(1, sizeof(*m));
 	char pw[256] = "";
 	struct timeval tv = {0, MQTT_TICK_MS * 1000};
 
 	m->base = base;
+	m->res = res;
 	m->cbs = *cbs;
 	m->arg = arg;
 	str_copy(m->host, c->mqtt_host, sizeof(m->host));
@@ -307,9 +397,8 @@ mqtt_new(struct event_base *base, const struct conf *c, const struct mqtt_cbs *c
 		mosquitto_username_pw_set(m->mosq, c->mqtt_username, pw[0] ? pw : NULL);
 		memset(pw, 0, sizeof(pw));
 	}
-	if (c->mqtt_cafile[0] && mosquitto_tls_set(m->mosq, c->mqtt_cafile, NULL, NULL,
-						   NULL, NULL) != MOSQ_ERR_SUCCESS)
-		fatal("event=config_error reason=\"bad mqtt.cafile\"");
+	if (c->mqtt_cafile[0])
+		mqtt_tls(m, c->mqtt_cafile);
 	mosquitto_connect_callback_set(m->mosq, mqtt_on_connect);
 	mosquitto_message_callback_set(m->mosq, mqtt_on_message);
 	mosquitto_log_callback_set(m->mosq, mqtt_on_log);
@@ -322,7 +411,7 @@ int
 mqtt_start(struct mqtt *m)
 {
 	m->started = true;
-	mqtt_try_connect(m, true);
+	mqtt_try_connect(m);
 	return 0;
 }
 
@@ -405,6 +494,7 @@ mqtt_free(struct mqtt *m)
 		event_free(m->wev);
 	if (m->tick)
 		event_free(m->tick);
+	resolve_cancel(m->lookup);
 	mosquitto_destroy(m->mosq);
 	free(m);
 }

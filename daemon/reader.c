@@ -94,7 +94,8 @@ reader_state_cb(void *arg, bool up)
 }
 
 struct reader *
-reader_new(struct event_base *base, const char *conninfo, double timeout_s)
+reader_new(struct event_base *base, const char *conninfo, struct resolver *res,
+	   double timeout_s)
 {
 	struct reader *rd = xcalloc(1, sizeof(*rd));
 	char setup[160];
@@ -104,7 +105,7 @@ reader_new(struct event_base *base, const char *conninfo, double timeout_s)
 		 "set_config('statement_timeout', '%ld', false)",
 		 (long)(timeout_s * 1000));
 	rd->base = base;
-	rd->db = db_new(base, conninfo, setup, timeout_s + 2, reader_state_cb, rd);
+	rd->db = db_new(base, conninfo, res, setup, timeout_s + 2, reader_state_cb, rd);
 	rd->kick = event_new(base, -1, 0, reader_kick_cb, rd);
 	return rd;
 }

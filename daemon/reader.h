@@ -14,8 +14,9 @@ struct reader;
 
 /* Connects lazily with conninfo; every transaction is read-only and each
  * read is bounded by timeout_s. */
+struct resolver;
 struct reader *reader_new(struct event_base *base, const char *conninfo,
-			  double timeout_s);
+			  struct resolver *res, double timeout_s);
 void reader_free(struct reader *rd);
 
 /* Queues n statements (copied: texts and params may go once this returns)

@@ -6,7 +6,9 @@
 # daemon on its own account. Devices and responders talk over TLS with the
 # passwords `broker passwd` gave them. Checks that a device cannot publish
 # as another, cannot read the offers, and that bad passwords and
-# certificates are refused.
+# certificates are refused. The daemon itself connects over TLS to a host
+# name that only tests/fakedns.py knows, and refuses a broker whose
+# certificate is for another name.
 set -uo pipefail
 
 top_srcdir=${top_srcdir:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
@@ -28,6 +30,7 @@ P=carewatch
 DAEMON_PID=
 SEC_PID=
 SPY_PID=
+DNS_PID=
 
 cleanup() {
 	if [[ -n $DAEMON_PID ]]; then
@@ -35,6 +38,7 @@ cleanup() {
 		wait "$DAEMON_PID" 2>/dev/null
 	fi
 	[[ -n $SPY_PID ]] && kill "$SPY_PID" 2>/dev/null
+	[[ -n $DNS_PID ]] && kill "$DNS_PID" 2>/dev/null
 	if [[ -n $SEC_PID ]]; then
 		kill "$SEC_PID" 2>/dev/null
 		wait_until 10 "the secured broker to stop" _gone "$SEC_PID" >/dev/null
@@ -70,16 +74,22 @@ d2_ack_seen() { grep -q "dev/D2/ack" "$WORK/spy.msgs" 2>/dev/null; }
 ready() { grep -q 'event=ready' "$WORK/daemon.log"; }
 mqtt_up() { grep -q 'event=mqtt_up' "$WORK/daemon.log"; }
 
-# A CA and a server certificate for 127.0.0.1, made for this run.
+# A CA and a server certificate for broker.cw.test and 127.0.0.1, made for
+# this run; and one from the same CA for another name.
 make_certs() {
 	mkdir -p "$B"
 	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=carewatch test CA" \
 		-keyout "$B/ca.key" -out "$B/ca.crt" 2>/dev/null || return 1
 	openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
 		-keyout "$B/server.key" -out "$B/server.csr" 2>/dev/null || return 1
-	printf 'subjectAltName=IP:127.0.0.1\n' >"$B/san.ext"
+	printf 'subjectAltName=DNS:broker.cw.test,IP:127.0.0.1\n' >"$B/san.ext"
 	openssl x509 -req -in "$B/server.csr" -CA "$B/ca.crt" -CAkey "$B/ca.key" \
 		-CAcreateserial -days 2 -extfile "$B/san.ext" -out "$B/server.crt" 2>/dev/null || return 1
+	openssl req -newkey rsa:2048 -nodes -subj "/CN=elsewhere.example" \
+		-keyout "$B/wrong.key" -out "$B/wrong.csr" 2>/dev/null || return 1
+	printf 'subjectAltName=DNS:elsewhere.example\n' >"$B/wrong.ext"
+	openssl x509 -req -in "$B/wrong.csr" -CA "$B/ca.crt" -CAkey "$B/ca.key" \
+		-CAcreateserial -days 2 -extfile "$B/wrong.ext" -out "$B/wrong.crt" 2>/dev/null || return 1
 	# a CA nobody trusts, for the refusal check
 	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=other CA" \
 		-keyout "$B/other.key" -out "$B/other.crt" 2>/dev/null
@@ -108,6 +118,11 @@ $user
 persistence_location $B/
 log_dest file $B/mosquitto.log
 log_type all
+# a listener whose certificate names another host
+listener $WRONG_PORT 127.0.0.1
+certfile $B/wrong.crt
+keyfile $B/wrong.key
+cafile $B/ca.crt
 EOF
 }
 
@@ -117,12 +132,21 @@ setup() {
 	make_fixture
 	PLAIN_PORT=$(cw_free_port "$CW_PGPORT" "$CW_MQ_PORT") || return 1
 	TLS_PORT=$(cw_free_port "$CW_PGPORT" "$CW_MQ_PORT" "$PLAIN_PORT") || return 1
+	WRONG_PORT=$(cw_free_port "$CW_PGPORT" "$CW_MQ_PORT" "$PLAIN_PORT" "$TLS_PORT") || return 1
+	# the broker's name, known to this name server only
+	echo answer >"$WORK/dns.mode"
+	python3 "$top_srcdir/tests/fakedns.py" "$WORK/dns.mode" "$WORK/dns.log" \
+		broker.cw.test=127.0.0.1 &
+	DNS_PID=$!
+	wait_until 5 "the name server" grep -q '^ready ' "$WORK/dns.log" || return 1
+	printf 'nameserver 127.0.0.1:%s\n' "$(awk '/^ready / { print $2; exit }' "$WORK/dns.log")" >"$WORK/resolv.conf"
 	head -c 18 /dev/urandom | base64 | tr '+/' '-_' >"$WORK/daemon.pw"
 	chmod 600 "$WORK/daemon.pw"
 	cat >"$CONF" <<INI
 [mqtt]
-host = 127.0.0.1
-port = $PLAIN_PORT
+host = broker.cw.test
+port = $TLS_PORT
+cafile = $B/ca.crt
 client_id = carewatchd-broker-test
 username = carewatchd
 password_file = $WORK/daemon.pw
@@ -135,6 +159,8 @@ dir = $WORK/spool
 id_key_file = $WORK/key
 [http]
 listen = off
+[daemon]
+resolv_conf = $WORK/resolv.conf
 INI
 	mkdir -p "$WORK/spool"
 	chmod 700 "$WORK/spool"
@@ -195,10 +221,26 @@ t_start() {
 		cat "$WORK/mosquitto.out" "$B/mosquitto.log" 2>/dev/null | tail -5
 		return 1
 	}
+	# first at the listener whose certificate names another host: refused
+	# before the daemon says who it is
+	sed "s/^port = $TLS_PORT\$/port = $WRONG_PORT/" "$CONF" >"$WORK/wrong.conf"
+	"$CWD_BIN" -c "$WORK/wrong.conf" >>"$WORK/wrong.log" 2>&1 &
+	DAEMON_PID=$!
+	wait_until 15 "the daemon to refuse elsewhere.example" \
+		grep -q 'event=mqtt_tls_refused host=broker.cw.test reason="hostname mismatch"' "$WORK/wrong.log" || return 1
+	kill "$DAEMON_PID"
+	wait "$DAEMON_PID"
+	DAEMON_PID=
+	grep -q 'event=mqtt_up' "$WORK/wrong.log" && die "connected to a broker with another name's certificate" && return 1
+	note "refused: $(grep -m1 'event=mqtt_tls_refused' "$WORK/wrong.log")"
+	grep -q 'u.carewatchd' "$B/mosquitto.log" && die "the daemon logged in at the wrong listener" && return 1
+	# then over TLS to broker.cw.test, looked up and checked by name
 	"$CWD_BIN" -c "$CONF" >>"$WORK/daemon.log" 2>&1 &
 	DAEMON_PID=$!
 	wait_until 10 "daemon ready" ready || return 1
 	wait_until 10 "the daemon's broker session" mqtt_up || return 1
+	grep -q 'event=mqtt_resolved host=broker.cw.test addr=127.0.0.1' "$WORK/daemon.log" ||
+		die "the broker's name looked up" || return 1
 }
 
 t_refusals() {

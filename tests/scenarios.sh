@@ -86,13 +86,13 @@ sub_start() {
 write_conf() { # extra ini lines...
 	cat >"$CONF" <<INI
 [mqtt]
-host = 127.0.0.1
+host = ${MQ_HOST:-127.0.0.1}
 port = $CW_MQ_PORT
 client_id = cwd-$P
 topic_prefix = $P
 keepalive = 10
 [database]
-conninfo = host=127.0.0.1 port=$CW_PGPORT dbname=$DB
+conninfo = host=${PG_HOST:-127.0.0.1} port=$CW_PGPORT dbname=$DB
 commit_timeout_s = ${T_COMMIT:-10}
 [dispatch]
 offer_timeout_p1_s = ${T_P1:-5}
@@ -197,11 +197,14 @@ scenario_begin() { # name
 	cw_psql -c "CREATE DATABASE $DB TEMPLATE cw_template" >/dev/null || return 1
 	write_conf
 	sub_start || return 1
+	[[ -n ${NO_START:-} ]] && return 0
 	daemon_start 0 || return 1
 }
 
 scenario_end() {
 	[[ -n $DAEMON_PID ]] && daemon_kill TERM
+	[[ -n ${DNS_PID:-} ]] && kill "$DNS_PID" 2>/dev/null && wait "$DNS_PID" 2>/dev/null
+	DNS_PID=
 	[[ -n $SUB_PID ]] && kill "$SUB_PID" 2>/dev/null && wait "$SUB_PID" 2>/dev/null
 	SUB_PID=
 	# no personal data in the logs, whatever happened
@@ -234,6 +237,8 @@ run() { # name function
 		DAEMON_PID=
 		[[ -n $SUB_PID ]] && kill "$SUB_PID" 2>/dev/null
 		SUB_PID=
+		[[ -n ${DNS_PID:-} ]] && kill "$DNS_PID" 2>/dev/null
+		DNS_PID=
 		fail=$((fail + 1))
 		failed_names+=("$name")
 		echo "FAIL: $name"
@@ -659,6 +664,47 @@ s_clock_step() {
 	expect_eq 0 "$(sql "SELECT count(*) FROM incidents WHERE kind = 'ticket'")" "tickets (silent devices)" || return 1
 	grep -q 'event=stalled' "$SDIR/daemon.log" && die "the daemon reported a stall" && return 1
 	echo "+0" >"$WORK/clock"
+}
+
+# --- host names looked up on the loop (issue 9) -------------------------------
+
+# mqtt.host and the conninfo's host are names only tests/fakedns.py knows.
+# While it is silent the daemon keeps serving HTTP promptly (the lookups do
+# not block its loop); once it answers, the daemon connects and dispatches.
+s_dns_lookup() {
+	local ns=$WORK/dns-$SEQ port i t worst=0 n=0
+	mkdir -p "$ns"
+	echo drop >"$ns/mode"
+	: >"$ns/queries"
+	python3 "$top_srcdir/tests/fakedns.py" "$ns/mode" "$ns/queries" \
+		broker.cw.test=127.0.0.1 db.cw.test=127.0.0.1 &
+	DNS_PID=$!
+	wait_until 5 "the name server" grep -q '^ready ' "$ns/queries" || return 1
+	port=$(awk '/^ready / { print $2; exit }' "$ns/queries")
+	printf 'nameserver 127.0.0.1:%s\noptions timeout:1 attempts:100\n' "$port" >"$ns/resolv.conf"
+	MQ_HOST=broker.cw.test PG_HOST=db.cw.test NO_START=1 \
+		EXTRA_INI=$'[daemon]\nresolv_conf = '"$ns/resolv.conf" scenario_begin dns || return 1
+	env PGUSER=cw_daemon "$CWD_BIN" -c "$CONF" >>"$SDIR/daemon.log" 2>&1 &
+	DAEMON_PID=$!
+	# the broker comes after the database (the state is loaded first)
+	wait_until 10 "the daemon to ask for db.cw.test" grep -q '^db.cw.test 1 drop' "$ns/queries" || return 1
+	# the name server is silent: every request is still answered at once
+	for ((i = 0; i < 30; i++)); do
+		t=$(curl -s -o "$SDIR/hz" -m 5 -w '%{time_total}' "http://127.0.0.1:$HTTP_PORT/healthz") || break
+		grep -q '"database": *"down"' "$SDIR/hz" && n=$((n + 1))
+		worst=$(python3 -c "import sys; print(max(float(sys.argv[1]), float(sys.argv[2])))" "$worst" "$t")
+	done
+	expect_eq 30 "$n" "healthz answers (database down) while the name server is silent" || return 1
+	python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) < 0.5 else 1)" "$worst" ||
+		die "the slowest healthz took $worst s: the loop waited on a lookup" || return 1
+	note "slowest of 30 healthz answers during the silent lookups: $worst s"
+	grep -q 'event=db_up\|event=mqtt_up' "$SDIR/daemon.log" && die "connected without a name" && return 1
+	echo answer >"$ns/mode"
+	wait_until 15 "daemon ready once the names answer" ready_after 0 || return 1
+	grep -q '^broker.cw.test 1 answer' "$ns/queries" || die "the broker's name asked for" || return 1
+	grep -q 'event=mqtt_resolved host=broker.cw.test addr=127.0.0.1' "$SDIR/daemon.log" ||
+		die "the broker's name and address logged" || return 1
+	alarm_offered D1 '{"id":"e-dns","type":"sos"}' || return 1
 }
 
 # --- the database-outage spool (issue 9) -------------------------------------
@@ -1866,6 +1912,7 @@ run "skills: require offers nobody without the skill" s_skills_require
 run "flood: 2,000 events/s from one device; another SOS within 1 s" s_flood_control
 run "a row PostgreSQL rejects is dead-lettered, the rest committed" s_batch_row_rejected
 run "wall-clock steps of +1 h and -2 h keep offer windows and supervision" s_clock_step
+run "names looked up on the loop: HTTP answers while DNS is silent, then connects" s_dns_lookup
 run "zigbee2mqtt: smoke edges, a repeat, a clear, kill -9 and restart" s_z2m_smoke_edges
 run "zigbee2mqtt: redelivery after kill -9 stored once" s_z2m_redelivery
 run "zigbee2mqtt: unknown names, bridge tree, availability, ticket, SOS, door" s_z2m_topics
