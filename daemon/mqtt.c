@@ -56,6 +56,7 @@ struct mqtt {
 };
 
 static void mqtt_kick(struct mqtt *m);
+static bool mqtt_flush(struct mqtt *m);
 static bool mqtt_tls_name(struct mqtt *m);
 
 /* Drops the socket's events and plans the next attempt with jitter. */
@@ -96,6 +97,11 @@ mqtt_read_cb(evutil_socket_t fd, short what, void *arg)
 	struct mqtt *m = arg;
 	int i, rc, avail;
 
+	/* what the gate lets out goes before more is read: under a steady
+	 * stream, reads would otherwise starve the write event, and with it
+	 * the PUBACKs (the broker's window) and the offers */
+	if (!mqtt_flush(m))
+		return;
 	for (i = 0; i < MQTT_READS_MAX && !m->hold && m->sock_open; i++) {
 		rc = mosquitto_loop_read(m->mosq, 1);
 		if (rc != MOSQ_ERR_SUCCESS) {
@@ -105,8 +111,14 @@ mqtt_read_cb(evutil_socket_t fd, short what, void *arg)
 		/* libmosquitto reads straight from the socket (no buffer of its
 		 * own on plain TCP), so the kernel's count tells if more waits. */
 		avail = 0;
-		if (ioctl(fd, FIONREAD, &avail) < 0 || avail <= 0)
-			break;
+		if (ioctl(fd, FIONREAD, &avail) < 0 || avail <= 0) {
+			/* over TLS, a record already decrypted may hold more
+			 * packets while the socket holds nothing */
+			void *ssl = mosquitto_ssl_get(m->mosq);
+
+			if (ssl == NULL || SSL_pending(ssl) <= 0)
+				break;
+		}
 	}
 	if (m->cbs.read_done)
 		m->cbs.read_done(m->arg);
@@ -127,6 +139,23 @@ mqtt_write_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	mqtt_kick(m);
+}
+
+/* Writes what is queued now, when the gate is open; false when the
+ * connection broke. */
+static bool
+mqtt_flush(struct mqtt *m)
+{
+	int rc;
+
+	if (!m->sock_open || m->unacked > 0 || !mosquitto_want_write(m->mosq))
+		return true;
+	rc = mosquitto_loop_write(m->mosq, 1);
+	if (rc != MOSQ_ERR_SUCCESS) {
+		mqtt_lost(m, rc);
+		return false;
+	}
+	return true;
 }
 
 /* Arms the write event when something is queued and writing is allowed. */
@@ -435,7 +464,8 @@ void
 mqtt_committed(struct mqtt *m, size_t n)
 {
 	m->unacked = n > m->unacked ? 0 : m->unacked - n;
-	mqtt_kick(m);
+	if (mqtt_flush(m)) /* at once: see mqtt_read_cb */
+		mqtt_kick(m);
 }
 
 void

@@ -22,8 +22,8 @@ struct mqtt_cbs {
 struct resolver;
 
 /* mqtt.host, when a name, is looked up through res on every (re)connect. */
-struct mqtt *mqtt_new(struct event_base *base, const struct conf *c,
-		      struct resolver *res, const struct mqtt_cbs *cbs, void *arg);
+struct mqtt *mqtt_new(struct event_base *base, const struct conf *c, struct resolver *res,
+		      const struct mqtt_cbs *cbs, void *arg);
 void mqtt_free(struct mqtt *m);
 
 /* Connects (asynchronously) and keeps reconnecting with backoff and jitter. */
