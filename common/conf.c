@@ -64,6 +64,7 @@ static const struct conf_key conf_keys[] = {
     K("mqtt", "owntracks", CT_BOOL, owntracks, "on", false, 0, 0),
     K("mqtt", "password_file", CT_STR, mqtt_password_file, "", false, 0, 0),
     K("mqtt", "port", CT_INT, mqtt_port, "1883", false, 1, 65535),
+    K("mqtt", "publish_session", CT_BOOL, publish_session, "on", false, 0, 0),
     K("mqtt", "topic_prefix", CT_STR, topic_prefix, "carewatch", false, 0, 0),
     K("mqtt", "username", CT_STR, mqtt_username, "", false, 0, 0),
     K("mqtt", "z2m_base", CT_STR, z2m_base, "zigbee2mqtt", false, 0, 0),

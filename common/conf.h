@@ -18,6 +18,7 @@ struct conf {
 	char topic_prefix[CONF_STR_MAX];
 	char z2m_base[CONF_STR_MAX];
 	bool owntracks;
+	bool publish_session; /* offers on a second session, {client_id}-out */
 	int mqtt_keepalive;
 	/* [database] */
 	char db_conninfo[CONF_STR_MAX];

@@ -93,9 +93,10 @@ struct engine {
 	struct conf conf;
 	struct world w;
 	struct resolver *dns; /* host names looked up on the loop */
-	struct db *db;	   /* the writer: batches, lock, start-up load */
-	struct reader *rd; /* read-only: reloads, later API reads and reports */
+	struct db *db;	      /* the writer: batches, lock, start-up load */
+	struct reader *rd;    /* read-only: reloads, later API reads and reports */
 	struct mqtt *mqtt;
+	struct mqtt *mqtt_out; /* offers and notices: mqtt_new_publisher */
 	struct batch *next, *flight;
 	bool flight_failed;
 	double flight_since; /* monotonic, like progress_at and stop_deadline */
@@ -200,6 +201,7 @@ void z2m_free(struct engine *e);
 
 /* writer.c */
 void engine_kick(struct engine *e);
+void engine_mqtt_start(struct engine *e); /* both broker sessions */
 void engine_drain(struct engine *e);
 void publish_now(struct engine *e, struct pub *p);
 void outbox_flush(struct engine *e);

@@ -42,6 +42,22 @@ engine_connected_cb(void *arg)
 }
 
 static void
+engine_out_connected_cb(void *arg)
+{
+	outbox_flush(arg); /* what waited for either session */
+}
+
+/* Both broker sessions, once the state is loaded (and replayed). */
+void
+engine_mqtt_start(struct engine *e)
+{
+	e->mqtt_started = true;
+	if (e->mqtt_out)
+		mqtt_start(e->mqtt_out);
+	mqtt_start(e->mqtt);
+}
+
+static void
 db_state_cb(void *arg, bool up)
 {
 	struct engine *e = arg;
@@ -127,6 +143,7 @@ engine_new(struct event_base *base, const struct conf *c)
 	struct engine *e = xcalloc(1, sizeof(*e));
 	struct mqtt_cbs cbs = {route_message_cb, engine_connected_cb,
 			       engine_read_done_cb};
+	struct mqtt_cbs out_cbs = {NULL, engine_out_connected_cb, NULL};
 	char setup[256];
 	long ms = (long)(c->commit_timeout_s * 1000);
 
@@ -150,6 +167,8 @@ engine_new(struct event_base *base, const struct conf *c)
 	e->rd = reader_new(base, c->db_conninfo, e->dns, c->commit_timeout_s * 3);
 	spool_open(e);
 	e->mqtt = mqtt_new(base, c, e->dns, &cbs, e);
+	if (c->publish_session)
+		e->mqtt_out = mqtt_new_publisher(base, c, e->dns, &out_cbs, e);
 	mqtt_hold(e->mqtt, true);
 	e->progress_at = now_mono();
 	e->started_at = now_mono();
@@ -202,6 +221,8 @@ stop_check_cb(evutil_socket_t fd, short what, void *arg)
 			    "event=stop_timeout unacked=%zu (the broker will redeliver)",
 			    mqtt_unacked(e->mqtt));
 		engine_kick(e); /* publish what needs no store */
+		if (e->mqtt_out)
+			mqtt_stop(e->mqtt_out);
 		mqtt_stop(e->mqtt);
 		log_info(
 		    "event=stopped events=%lu replies=%lu batches=%lu dead_letters=%lu",
@@ -261,6 +282,7 @@ engine_free(struct engine *e)
 	 * free them then */
 	http_free(e->http);
 	e->http = NULL;
+	mqtt_free(e->mqtt_out);
 	mqtt_free(e->mqtt);
 	reader_free(e->rd);
 	db_free(e->db);

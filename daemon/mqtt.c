@@ -50,6 +50,7 @@ struct mqtt {
 	int attempt;		     /* failed tries since the last session */
 	char addr[RESOLVE_ADDR_LEN]; /* the address last tried */
 	bool tls;		     /* mqtt.cafile: the certificate names host */
+	bool publisher;		     /* mqtt_new_publisher: no subscriptions */
 	size_t unacked;
 	double backoff, next_try;
 	unsigned rng;
@@ -190,8 +191,8 @@ mqtt_connect_addr(struct mqtt *m, const char *addr)
 
 	rc = mosquitto_connect_async(m->mosq, addr, m->port, m->keepalive);
 	if (rc == MOSQ_ERR_SUCCESS && m->tls && !mqtt_tls_name(m)) {
-		log_err("event=mqtt_tls_refused host=%s reason=\"cannot check the "
-			"certificate's name\"",
+		log_err("event=mqtt_tls_refused host=%s reason=\"hostname mismatch or "
+			"not checkable\"",
 			m->host);
 		mosquitto_disconnect(m->mosq);
 		rc = MOSQ_ERR_TLS;
@@ -302,6 +303,12 @@ mqtt_on_connect(struct mosquitto *mosq, void *arg, int rc)
 	m->connected = true;
 	m->backoff = 1;
 	m->attempt = 0;
+	if (m->publisher) {
+		log_info("event=mqtt_out_up");
+		if (m->cbs.connected)
+			m->cbs.connected(m->arg);
+		return;
+	}
 	snprintf(t[0], sizeof(t[0]), "%s/dev/+/event", m->prefix);
 	snprintf(t[1], sizeof(t[1]), "%s/dev/+/status", m->prefix);
 	snprintf(t[2], sizeof(t[2]), "%s/resp/+/reply", m->prefix);
@@ -325,6 +332,8 @@ mqtt_on_message(struct mosquitto *mosq, void *arg, const struct mosquitto_messag
 {
 	struct mqtt *m = arg;
 
+	if (m->publisher)
+		return; /* nothing subscribed: nothing to acknowledge either */
 	m->unacked++;
 	m->cbs.message(m->arg, msg->topic, msg->payload, msg->payloadlen);
 }
@@ -353,12 +362,11 @@ mqtt_read_password(const char *path, char *buf, size_t len)
 }
 
 /* TLS with the broker's certificate checked against mqtt.host, although
- * libmosquitto is given an address: the name goes on the connection's SSL
- * object before the handshake starts (libmosquitto only calls
- * SSL_set_connect_state in connect_async; the handshake runs in our later
- * loop_read/write), so OpenSSL checks it while it verifies the chain,
- * before anything is sent. libmosquitto's own check, which would compare
- * the certificate with the address, is turned off. (MOSQ_OPT_SSL_CTX with
+ * libmosquitto is given an address: right after connect_async the name is
+ * set on the connection and its context (see mqtt_tls_name), so OpenSSL
+ * checks it while it verifies the chain, before the CONNECT (and its
+ * password) is written. libmosquitto's own check, which would compare the
+ * certificate with the address, is turned off. (MOSQ_OPT_SSL_CTX with
  * defaults would be neater, but libmosquitto 2.0.11 then never sets up the
  * ex-data index its verify callback needs, and refuses every certificate.) */
 static void
@@ -371,27 +379,51 @@ mqtt_tls(struct mqtt *m, const char *cafile)
 	m->tls = true;
 }
 
-/* Names the host the certificate must be for; false when it cannot. */
+/* Names the host the certificate must be for; false when it cannot, or
+ * when the certificate is already in and names another host. */
 static bool
 mqtt_tls_name(struct mqtt *m)
 {
 	SSL *ssl = mosquitto_ssl_get(m->mosq);
+	X509_VERIFY_PARAM *vp[2];
+	X509 *peer;
+	bool name = resolve_is_name(m->host);
+	int i, ok;
 
 	if (ssl == NULL)
 		return false;
-	SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-	if (!resolve_is_name(m->host))
-		return X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), m->host) == 1;
-	return SSL_set1_host(ssl, m->host) == 1 &&
-	       SSL_set_tlsext_host_name(ssl, m->host) == 1;
+	/* on this connection, and on the context the next ones are made from */
+	vp[0] = SSL_get0_param(ssl);
+	vp[1] = SSL_CTX_get0_param(SSL_get_SSL_CTX(ssl));
+	for (i = 0; i < 2; i++) {
+		X509_VERIFY_PARAM_set_hostflags(vp[i],
+						X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+		ok = name ? X509_VERIFY_PARAM_set1_host(vp[i], m->host, 0)
+			  : X509_VERIFY_PARAM_set1_ip_asc(vp[i], m->host);
+		if (ok != 1)
+			return false;
+	}
+	if (name)
+		SSL_set_tlsext_host_name(ssl, m->host);
+	/* libmosquitto 2.0.11 calls SSL_connect inside connect_async: on a
+	 * quick loopback the server's certificate may have been verified
+	 * before the name was set. Nothing has been written since (the
+	 * CONNECT waits for our loop_write), so check it here. */
+	peer = SSL_get0_peer_certificate(ssl);
+	if (peer != NULL)
+		return name ? X509_check_host(peer, m->host, 0,
+					      X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS,
+					      NULL) == 1
+			    : X509_check_ip_asc(peer, m->host, 0) == 1;
+	return true;
 }
 
-struct mqtt *
-mqtt_new(struct event_base *base, const struct conf *c, struct resolver *res,
-	 const struct mqtt_cbs *cbs, void *arg)
+static struct mqtt *
+mqtt_create(struct event_base *base, const struct conf *c, struct resolver *res,
+	    const struct mqtt_cbs *cbs, void *arg, bool publisher)
 {
 	struct mqtt *m = xcalloc(1, sizeof(*m));
-	char pw[256] = "";
+	char pw[256] = "", id[CONF_STR_MAX + 8];
 	struct timeval tv = {0, MQTT_TICK_MS * 1000};
 
 	m->base = base;
@@ -408,7 +440,9 @@ mqtt_new(struct event_base *base, const struct conf *c, struct resolver *res,
 	m->rng = (unsigned)getpid() ^ (unsigned)now_wall();
 	/* clean_session = false: the broker keeps our subscriptions and queues
 	 * events for us while we are down. */
-	m->mosq = mosquitto_new(c->mqtt_client_id, false, m);
+	m->publisher = publisher;
+	snprintf(id, sizeof(id), "%s%s", c->mqtt_client_id, publisher ? "-out" : "");
+	m->mosq = mosquitto_new(id, false, m);
 	if (m->mosq == NULL)
 		fatal("event=mqtt_init_failed reason=\"%s\"", strerror(errno));
 	mosquitto_threaded_set(m->mosq, true); /* queue only: see the top */
@@ -434,6 +468,20 @@ mqtt_new(struct event_base *base, const struct conf *c, struct resolver *res,
 	m->tick = event_new(base, -1, EV_PERSIST, mqtt_tick_cb, m);
 	event_add(m->tick, &tv);
 	return m;
+}
+
+struct mqtt *
+mqtt_new(struct event_base *base, const struct conf *c, struct resolver *res,
+	 const struct mqtt_cbs *cbs, void *arg)
+{
+	return mqtt_create(base, c, res, cbs, arg, false);
+}
+
+struct mqtt *
+mqtt_new_publisher(struct event_base *base, const struct conf *c, struct resolver *res,
+		   const struct mqtt_cbs *cbs, void *arg)
+{
+	return mqtt_create(base, c, res, cbs, arg, true);
 }
 
 int

@@ -24,6 +24,16 @@ struct resolver;
 /* mqtt.host, when a name, is looked up through res on every (re)connect. */
 struct mqtt *mqtt_new(struct event_base *base, const struct conf *c, struct resolver *res,
 		      const struct mqtt_cbs *cbs, void *arg);
+
+/* A second session only for what the daemon tells people (offers,
+ * cancellations, station notices): client id "{client_id}-out", no
+ * subscriptions, no ack gate. On the main session those would queue behind
+ * the event acks of a backlog (libmosquitto's in-flight window) and behind
+ * the gate. cbs->message is not used; cbs->connected is called when it is
+ * up. */
+struct mqtt *mqtt_new_publisher(struct event_base *base, const struct conf *c,
+				struct resolver *res, const struct mqtt_cbs *cbs,
+				void *arg);
 void mqtt_free(struct mqtt *m);
 
 /* Connects (asynchronously) and keeps reconnecting with backoff and jitter. */

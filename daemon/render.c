@@ -32,6 +32,7 @@ pub_set(struct pub *p, const char *prefix, const char *sub, const char *id, json
 	else
 		snprintf(topic, sizeof(topic), "%s/%s", prefix, sub);
 	p->topic = xstrdup(topic);
+	p->ack = false;
 	p->payload = json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(10));
 	if (p->payload == NULL)
 		fatal("event=oom what=json");
@@ -132,6 +133,7 @@ render_ack(const char *prefix, const char *device_id, const char *event_id,
 		json_object_set_new(o, "incident", json_integer(incident));
 	snprintf(sub, sizeof(sub), "dev/%s", device_id);
 	pub_set(p, prefix, sub, "ack", o);
+	p->ack = true;
 }
 
 void

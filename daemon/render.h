@@ -4,6 +4,8 @@
 #ifndef CW_RENDER_H
 #define CW_RENDER_H
 
+#include <stdbool.h>
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -15,6 +17,7 @@
 struct pub {
 	char *topic;
 	char *payload;
+	bool ack; /* an event's ack: on the main session (see publish_now) */
 };
 
 void pub_free(struct pub *p);

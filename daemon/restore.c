@@ -175,8 +175,7 @@ load_done_cb(void *arg, bool ok, bool lost, PGresult **res, int n, const char *e
 	if (batch_has_rows(e->next)) {
 		e->next->replay = true; /* the broker waits for this commit */
 	} else {
-		e->mqtt_started = true;
-		mqtt_start(e->mqtt);
+		engine_mqtt_start(e);
 	}
 	engine_kick(e);
 }

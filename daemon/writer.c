@@ -81,11 +81,27 @@ writer_free(struct engine *e)
 
 /* Hands a message to the broker, or keeps it (in order) while the broker
  * is away: it was committed, so it must still go out. Takes p's strings. */
+/* The session a message goes out on: an event's ack on the main one, the
+ * rest (offers first of all) on the publisher's, so that an offer never
+ * waits behind a backlog's acks; the main one while the publisher's is
+ * down. NULL while neither is up. */
+static struct mqtt *
+publish_via(struct engine *e, const struct pub *p)
+{
+	if (!p->ack && e->mqtt_out && mqtt_connected(e->mqtt_out))
+		return e->mqtt_out;
+	if (e->mqtt && mqtt_connected(e->mqtt))
+		return e->mqtt;
+	return NULL;
+}
+
 void
 publish_now(struct engine *e, struct pub *p)
 {
-	if (e->mqtt && mqtt_connected(e->mqtt) && e->outbox.n == 0) {
-		mqtt_publish(e->mqtt, p->topic, p->payload, false);
+	struct mqtt *m = publish_via(e, p);
+
+	if (m != NULL && e->outbox.n == 0) {
+		mqtt_publish(m, p->topic, p->payload, false);
 		pub_free(p);
 		return;
 	}
@@ -96,12 +112,22 @@ publish_now(struct engine *e, struct pub *p)
 void
 outbox_flush(struct engine *e)
 {
-	size_t i;
+	struct mqtt *m;
+	size_t i, n = 0;
 
 	for (i = 0; i < e->outbox.n; i++) {
-		mqtt_publish(e->mqtt, e->outbox.v[i].topic, e->outbox.v[i].payload,
-			     false);
+		if ((m = publish_via(e, &e->outbox.v[i])) == NULL) {
+			e->outbox.v[n++] = e->outbox.v[i]; /* kept, in order */
+			continue;
+		}
+		mqtt_publish(m, e->outbox.v[i].topic, e->outbox.v[i].payload, false);
 		pub_free(&e->outbox.v[i]);
+	}
+	if (n > 0) {
+		log_info("event=outbox_flushed messages=%zu kept=%zu", e->outbox.n - n,
+			 n);
+		e->outbox.n = n;
+		return;
 	}
 	if (e->outbox.n)
 		log_info("event=outbox_flushed messages=%zu", e->outbox.n);
@@ -506,8 +532,7 @@ flight_complete(struct engine *e, PGresult *ins, PGresult *hist, bool spooled)
 		mqtt_committed(e->mqtt, b->inbound);
 	batch_committed(b, true);
 	if (b->replay && e->phase == PH_RUNNING && !e->mqtt_started) {
-		e->mqtt_started = true;
-		mqtt_start(e->mqtt);
+		engine_mqtt_start(e);
 	}
 	batch_free(b);
 	route_update_hold(e);

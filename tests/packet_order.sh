@@ -90,6 +90,8 @@ port = $BROKER_PORT
 client_id = cwd-$P
 topic_prefix = $P
 keepalive = 10
+# the fake broker takes one client: everything on the main session
+publish_session = off
 [database]
 conninfo = $CONNINFO
 [spool]
