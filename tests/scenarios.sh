@@ -92,7 +92,7 @@ client_id = cwd-$P
 topic_prefix = $P
 keepalive = 10
 [database]
-conninfo = host=${PG_HOST:-127.0.0.1} port=$CW_PGPORT dbname=$DB
+conninfo = host=${PG_HOST:-127.0.0.1} port=$CW_PGPORT dbname=$DB ${PG_EXTRA:-}
 commit_timeout_s = ${T_COMMIT:-10}
 [dispatch]
 offer_timeout_p1_s = ${T_P1:-5}
@@ -705,6 +705,61 @@ s_dns_lookup() {
 	grep -q 'event=mqtt_resolved host=broker.cw.test addr=127.0.0.1' "$SDIR/daemon.log" ||
 		die "the broker's name and address logged" || return 1
 	alarm_offered D1 '{"id":"e-dns","type":"sos"}' || return 1
+}
+
+# PostgreSQL with TLS, the daemon's conninfo naming db.cw.test with
+# sslmode=verify-full: the name is looked up by the daemon and handed to
+# libpq as hostaddr, and libpq still checks the certificate against host.
+# A conninfo naming another host (same address) is refused.
+s_db_tls() {
+	local ns=$WORK/dbtls-$SEQ owner rc=0
+	mkdir -p "$ns"
+	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=carewatch db test CA" \
+		-keyout "$ns/ca.key" -out "$ns/ca.crt" 2>/dev/null || return 1
+	openssl req -newkey rsa:2048 -nodes -subj "/CN=db.cw.test" \
+		-keyout "$ns/server.key" -out "$ns/server.csr" 2>/dev/null || return 1
+	printf 'subjectAltName=DNS:db.cw.test\n' >"$ns/san.ext"
+	openssl x509 -req -in "$ns/server.csr" -CA "$ns/ca.crt" -CAkey "$ns/ca.key" \
+		-CAcreateserial -days 2 -extfile "$ns/san.ext" -out "$ns/server.crt" 2>/dev/null || return 1
+	owner=$(stat -c %U "$CW_PGDATA")
+	cp "$ns/server.crt" "$CW_PGDATA/cw-server.crt" && cp "$ns/server.key" "$CW_PGDATA/cw-server.key" || return 1
+	chmod 600 "$CW_PGDATA/cw-server.key"
+	chown "$owner" "$CW_PGDATA/cw-server.crt" "$CW_PGDATA/cw-server.key" || return 1
+	cw_psql -c "ALTER SYSTEM SET ssl_cert_file = 'cw-server.crt'" -c "ALTER SYSTEM SET ssl_key_file = 'cw-server.key'" \
+		-c "ALTER SYSTEM SET ssl = on" -c "SELECT pg_reload_conf()" >/dev/null || return 1
+	db_tls_checks "$ns" || rc=1
+	cw_psql -c "ALTER SYSTEM RESET ssl" -c "SELECT pg_reload_conf()" >/dev/null
+	return $rc
+}
+
+pg_ssl_on() { [[ $(cw_psql -tA -c "SHOW ssl") == on ]]; }
+
+db_tls_checks() { # dir
+	local ns=$1 port
+	wait_until 5 "PostgreSQL to take TLS" pg_ssl_on || return 1
+	echo answer >"$ns/mode"
+	: >"$ns/queries"
+	python3 "$top_srcdir/tests/fakedns.py" "$ns/mode" "$ns/queries" \
+		db.cw.test=127.0.0.1 other.cw.test=127.0.0.1 &
+	DNS_PID=$!
+	wait_until 5 "the name server" grep -q '^ready ' "$ns/queries" || return 1
+	port=$(awk '/^ready / { print $2; exit }' "$ns/queries")
+	printf 'nameserver 127.0.0.1:%s\n' "$port" >"$ns/resolv.conf"
+	PG_HOST=db.cw.test PG_EXTRA="sslmode=verify-full sslrootcert=$ns/ca.crt" \
+		EXTRA_INI=$'[daemon]\nresolv_conf = '"$ns/resolv.conf" scenario_begin dbtls || return 1
+	expect_eq "t" "$(sql "SELECT bool_and(s.ssl) AND count(*) >= 1 FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE a.application_name = 'carewatchd' AND a.datname = '$DB'")" \
+		"the daemon's sessions over TLS" || return 1
+	alarm_offered D1 '{"id":"e-tls","type":"sos"}' || return 1
+	daemon_kill TERM
+	# the same address under another name: the certificate does not match
+	sed -i 's/host=db.cw.test/host=other.cw.test/' "$CONF"
+	env PGUSER=cw_daemon "$CWD_BIN" -c "$CONF" >>"$SDIR/daemon.log" 2>&1 &
+	DAEMON_PID=$!
+	wait_until 10 "the certificate refused for other.cw.test" \
+		grep -q 'event=db_down.*does not match host name' "$SDIR/daemon.log" || return 1
+	note "refused: $(grep -m1 -o 'server certificate[^"]*' "$SDIR/daemon.log")"
+	expect_eq 1 "$(grep -c 'event=db_up' "$SDIR/daemon.log" | awk '{ print ($1 >= 2) ? 1 : 0 }')" "sessions before the rename (writer and reader)" || return 1
+	[[ $(tail -n 5 "$SDIR/daemon.log" | grep -c 'event=db_up') == 0 ]] || die "connected to other.cw.test" || return 1
 }
 
 # --- the database-outage spool (issue 9) -------------------------------------
@@ -1913,6 +1968,7 @@ run "flood: 2,000 events/s from one device; another SOS within 1 s" s_flood_cont
 run "a row PostgreSQL rejects is dead-lettered, the rest committed" s_batch_row_rejected
 run "wall-clock steps of +1 h and -2 h keep offer windows and supervision" s_clock_step
 run "names looked up on the loop: HTTP answers while DNS is silent, then connects" s_dns_lookup
+run "sslmode=verify-full on a looked-up name: TLS to PostgreSQL, another name refused" s_db_tls
 run "zigbee2mqtt: smoke edges, a repeat, a clear, kill -9 and restart" s_z2m_smoke_edges
 run "zigbee2mqtt: redelivery after kill -9 stored once" s_z2m_redelivery
 run "zigbee2mqtt: unknown names, bridge tree, availability, ticket, SOS, door" s_z2m_topics
