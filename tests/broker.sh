@@ -22,6 +22,8 @@ CWD_BIN=$top_builddir/daemon/carewatchd
 # shellcheck source=lib/county.sh
 . "$top_srcdir/tests/lib/county.sh"
 
+# the CLI as the owner; the daemon as cw_daemon (migration 015's role)
+export PGUSER=postgres
 WORK=$(mktemp -d /tmp/cw-broker.XXXXXX)
 chmod 755 "$WORK"
 B=$WORK/broker
@@ -152,7 +154,7 @@ username = carewatchd
 password_file = $WORK/daemon.pw
 z2m_base = zigbee2mqtt, z2m/site-2
 [database]
-conninfo = $CW_CONNINFO
+conninfo = $CW_CONNINFO_PGUSER
 [spool]
 dir = $WORK/spool
 [privacy]
@@ -169,6 +171,7 @@ INI
 	for k in areas stations volunteers elders devices; do
 		cw import "$k" "$WORK/csv/$k.csv" >/dev/null || return 1
 	done
+	cw_daemon_role || return 1
 	make_certs || return 1
 }
 
@@ -224,7 +227,7 @@ t_start() {
 	# first at the listener whose certificate names another host: refused
 	# before the daemon says who it is
 	sed "s/^port = $TLS_PORT\$/port = $WRONG_PORT/" "$CONF" >"$WORK/wrong.conf"
-	"$CWD_BIN" -c "$WORK/wrong.conf" >>"$WORK/wrong.log" 2>&1 &
+	env PGUSER=cw_daemon "$CWD_BIN" -c "$WORK/wrong.conf" >>"$WORK/wrong.log" 2>&1 &
 	DAEMON_PID=$!
 	wait_until 15 "the daemon to refuse elsewhere.example" \
 		grep -q 'event=mqtt_tls_refused host=broker.cw.test reason="hostname mismatch' "$WORK/wrong.log" || return 1
@@ -235,10 +238,11 @@ t_start() {
 	note "refused: $(grep -m1 'event=mqtt_tls_refused' "$WORK/wrong.log")"
 	grep -q 'u.carewatchd' "$B/mosquitto.log" && die "the daemon logged in at the wrong listener" && return 1
 	# then over TLS to broker.cw.test, looked up and checked by name
-	"$CWD_BIN" -c "$CONF" >>"$WORK/daemon.log" 2>&1 &
+	env PGUSER=cw_daemon "$CWD_BIN" -c "$CONF" >>"$WORK/daemon.log" 2>&1 &
 	DAEMON_PID=$!
 	wait_until 10 "daemon ready" ready || return 1
 	wait_until 10 "the daemon's broker session" mqtt_up || return 1
+	cw_expect_daemon_user || return 1
 	grep -q 'event=mqtt_resolved host=broker.cw.test addr=127.0.0.1' "$WORK/daemon.log" ||
 		die "the broker's name looked up" || return 1
 }

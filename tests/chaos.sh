@@ -135,7 +135,7 @@ PY
 	for k in areas stations volunteers elders devices; do
 		"$CLI_BIN" -c "$CONF" import "$k" "$f/$k.csv" >/dev/null || return 1
 	done
-	cw_psql -c "DO \$\$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'cw_daemon') THEN CREATE ROLE cw_daemon LOGIN IN ROLE carewatch_daemon; END IF; END \$\$" >/dev/null || return 1
+	cw_daemon_role || return 1
 }
 
 t_chaos() {
@@ -145,6 +145,7 @@ t_chaos() {
 	rate=$(awk -v n="$n" -v k="$KILLS" 'BEGIN { printf "%.1f", n / (k * 1.2 + 5) }')
 	note "seed $SEED: $n events at $rate/s, $KILLS kills"
 	daemon_start || return 1
+	cw_expect_daemon_user || return 1
 	t0=$(date +%s.%N)
 	"$GEN_BIN" 127.0.0.1 "$CW_MQ_PORT" "$P" "$WORK/events" "$rate" "$WORK/out" 600 \
 		>"$WORK/gen.out" 2>&1 &

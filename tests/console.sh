@@ -46,6 +46,8 @@ fi
 # shellcheck source=lib/servers.sh
 . "$top_srcdir/tests/lib/servers.sh"
 
+# the CLI as the owner; the daemon as cw_daemon (migration 015's role)
+export PGUSER=postgres
 WORK=$(mktemp -d /tmp/cw-console.XXXXXX)
 chmod 755 "$WORK"
 ARTIFACTS=${CW_ARTIFACTS:-$WORK/artifacts}
@@ -53,6 +55,8 @@ mkdir -p "$ARTIFACTS"
 CONF=$WORK/carewatchd.conf
 DLOG=$WORK/carewatchd.log
 PIDFILE=$WORK/carewatchd.pid
+# console_test.py restarts the daemon with this: as cw_daemon, same pid
+DAEMON_RUN=$WORK/carewatchd-as-cw_daemon
 SINK_PID=
 P=cwconsole
 
@@ -117,7 +121,7 @@ client_id = cwd-$P
 topic_prefix = $P
 keepalive = 10
 [database]
-conninfo = $CW_CONNINFO
+conninfo = $CW_CONNINFO_PGUSER
 [http]
 listen = 127.0.0.1:$HTTP_PORT
 [dispatch]
@@ -142,6 +146,9 @@ if ! out=$("$CLI_BIN" -c "$CONF" user add op1 --role operator 2>"$WORK/user.err"
 fi
 TOKEN=$(printf '%s\n' "$out" | awk 'NF { last = $NF } END { print last }')
 [[ -n $TOKEN ]] || fail_setup "carewatch user add printed no token"
+cw_daemon_role || fail_setup "could not create the role cw_daemon"
+printf '#!/bin/sh\nPGUSER=cw_daemon exec %q "$@"\n' "$CWD_BIN" >"$DAEMON_RUN"
+chmod 755 "$DAEMON_RUN"
 
 # systemd's notification socket stands in for readiness: READY=1
 "$SINK_BIN" "$WORK/notify.sock" "$WORK/notify.log" 600 &
@@ -150,7 +157,7 @@ for ((i = 0; i < 50; i++)); do
 	[[ -S $WORK/notify.sock ]] && break
 	sleep 0.1
 done
-NOTIFY_SOCKET=$WORK/notify.sock "$CWD_BIN" -c "$CONF" >>"$DLOG" 2>&1 &
+NOTIFY_SOCKET=$WORK/notify.sock "$DAEMON_RUN" -c "$CONF" >>"$DLOG" 2>&1 &
 echo $! >"$PIDFILE"
 for ((i = 0; i < 150; i++)); do
 	grep -q 'READY=1' "$WORK/notify.log" 2>/dev/null && break
@@ -159,13 +166,14 @@ for ((i = 0; i < 150; i++)); do
 done
 grep -q 'READY=1' "$WORK/notify.log" 2>/dev/null || fail_setup "carewatchd not ready after 15 s"
 cw_wait_port "$HTTP_PORT" 100 || fail_setup "carewatchd does not listen on 127.0.0.1:$HTTP_PORT"
+cw_expect_daemon_user || fail_setup "carewatchd is not logged in as cw_daemon"
 echo "carewatchd ready, console at http://127.0.0.1:$HTTP_PORT/"
 
 # --- the browser ------------------------------------------------------------
 
 CW_URL=http://127.0.0.1:$HTTP_PORT/ CW_TOKEN=$TOKEN CW_MQ_PORT=$CW_MQ_PORT \
 	CW_TOPIC_PREFIX=$P CW_SAMPLE=$SAMPLE CW_CLI=$CLI_BIN CW_CONF=$CONF \
-	CW_DAEMON_BIN=$CWD_BIN CW_DAEMON_PIDFILE=$PIDFILE CW_DAEMON_LOG=$DLOG \
+	CW_DAEMON_BIN=$DAEMON_RUN CW_DAEMON_PIDFILE=$PIDFILE CW_DAEMON_LOG=$DLOG \
 	CW_ARTIFACTS=$ARTIFACTS CW_CHROMIUM=$CHROMIUM CW_CHROMEDRIVER=$CHROMEDRIVER \
 	timeout 300 "$PY" "$top_srcdir/tests/console_test.py"
 rc=$?

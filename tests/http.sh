@@ -23,6 +23,8 @@ HOSTILE=$top_srcdir/tests/http_hostile.py
 # shellcheck source=lib/county.sh
 . "$top_srcdir/tests/lib/county.sh"
 
+# the CLI as the owner; the daemon as cw_daemon (migration 015's role)
+export PGUSER=postgres
 WORK=$(mktemp -d /tmp/cw-http.XXXXXX)
 chmod 755 "$WORK"
 DAEMON_PID=
@@ -95,7 +97,7 @@ client_id = cwd-$P
 topic_prefix = $P
 keepalive = 10
 [database]
-conninfo = $CW_CONNINFO
+conninfo = $CW_CONNINFO_PGUSER
 [http]
 listen = 127.0.0.1:$HTTP_PORT
 max_connections = 256
@@ -124,6 +126,7 @@ INI
 	add_user sup1 supervisor '' "$TOKEN_SUP" || return 1
 	add_user aud1 auditor '' "$TOKEN_AUD" || return 1
 	add_user far1 operator 140426200 "$TOKEN_FAR" || return 1
+	cw_daemon_role || return 1
 
 	MSGS=$WORK/msgs
 	: >"$MSGS"
@@ -132,11 +135,12 @@ INI
 	wait_until 5 "the subscriber" sub_up || return 1
 
 	DAEMON_LOG=$WORK/daemon.log
-	"$CWD_BIN" -c "$conf" >"$DAEMON_LOG" 2>&1 &
+	env PGUSER=cw_daemon "$CWD_BIN" -c "$conf" >"$DAEMON_LOG" 2>&1 &
 	DAEMON_PID=$!
 	wait_until 10 "the daemon ready" grep -q 'event=ready' "$DAEMON_LOG" || return 1
 	wait_until 10 "the users read" grep -q 'event=users_loaded users=4' "$DAEMON_LOG" || return 1
 	wait_until 10 "/healthz 200" http_is /healthz 200 || return 1
+	cw_expect_daemon_user || return 1
 
 	export CW_HTTP_PORT=$HTTP_PORT CW_MQ_PORT CW_PREFIX=$P CW_MSGS=$MSGS
 	export CW_PSQL=$CW_PG_BIN/psql CW_DB=$CW_CONNINFO CW_DAEMON_PID=$DAEMON_PID

@@ -22,6 +22,8 @@ CLI_BIN=$top_builddir/cli/carewatch
 # shellcheck source=lib/check.sh
 . "$top_srcdir/tests/lib/check.sh"
 
+# the CLI as the owner; the daemon as cw_daemon (migration 015's role)
+export PGUSER=postgres
 WORK=$(mktemp -d /tmp/cw-ops.XXXXXX)
 chmod 755 "$WORK"
 OUT=$WORK/out # stdout and stderr of every command, by step
@@ -154,7 +156,7 @@ port = $CW_MQ_PORT
 client_id = cwd-$P
 topic_prefix = $P
 [database]
-conninfo = $CW_CONNINFO
+conninfo = $CW_CONNINFO_PGUSER
 [http]
 listen = 127.0.0.1:$HTTP_PORT
 [dispatch]
@@ -172,6 +174,7 @@ INI
 		"$CLI_BIN" -c "$CONF" import "$k" "$WORK/csv/$k.csv" >"$OUT/import-$k.out" 2>&1 ||
 			return 1
 	done
+	cw_daemon_role || return 1
 	touch "$WORK/step"
 }
 
@@ -442,11 +445,12 @@ http_ready() { grep -q 'event=http_listening' "$DLOG"; }
 
 # The SOS of E1 opens an incident, offered to V1; sets INC.
 open_incident() {
-	"$CWD_BIN" -c "$CONF" >"$DLOG" 2>&1 &
+	env PGUSER=cw_daemon "$CWD_BIN" -c "$CONF" >"$DLOG" 2>&1 &
 	DAEMON_PID=$!
 	wait_until 15 "carewatchd ready" daemon_ready || return 1
 	wait_until 10 "carewatchd's HTTP listener" http_ready || return 1
 	cw_wait_port "$HTTP_PORT" || return 1
+	cw_expect_daemon_user || return 1
 	mosquitto_pub -h 127.0.0.1 -p "$CW_MQ_PORT" -q 1 -t "$P/dev/D1/event" \
 		-m '{"id":"e-ops-1","type":"sos"}' || return 1
 	wait_until 10 "the incident offered to V1" sql_is \

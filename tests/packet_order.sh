@@ -19,6 +19,9 @@ CLI_BIN=$top_builddir/cli/carewatch
 # shellcheck source=lib/check.sh
 . "$top_srcdir/tests/lib/check.sh"
 
+# the CLI and the fake broker as the owner; the daemon as cw_daemon
+# (migration 015's role)
+export PGUSER=postgres
 WORK=$(mktemp -d /tmp/cw-order.XXXXXX)
 chmod 755 "$WORK"
 DAEMON_PID=
@@ -79,6 +82,7 @@ setup() {
 	done
 	cw_servers_start "$WORK/srv" || return 1
 	make_fixture
+	# the fake broker's (it locks the events table): the owner's
 	CONNINFO="host=127.0.0.1 port=$CW_PGPORT dbname=$DB user=postgres"
 	BROKER_PORT=$(cw_free_port "$CW_PGPORT" "$CW_MQ_PORT") || return 1
 	CONF=$WORK/carewatchd.conf
@@ -93,7 +97,7 @@ keepalive = 10
 # the fake broker takes one client: everything on the main session
 publish_session = off
 [database]
-conninfo = $CONNINFO
+conninfo = host=127.0.0.1 port=$CW_PGPORT dbname=$DB
 [spool]
 dir = $WORK/spool
 INI
@@ -102,6 +106,7 @@ INI
 		"$CLI_BIN" -c "$CONF" import "$k" "$WORK/csv/$k.csv" >/dev/null ||
 			die "carewatch import $k" || return 1
 	done
+	cw_daemon_role "$CONNINFO" || return 1
 }
 
 gone() { ! alive "$1"; }
@@ -130,7 +135,7 @@ s_puback_after_commit() {
 	wait_until 5 "fakebroker to listen" broker_up || return 1
 	alive "$BROKER_PID" || die "fakebroker exited at start: $(cat "$WORK/broker.log")" ||
 		return 1
-	"$CWD_BIN" -c "$CONF" >"$WORK/daemon.log" 2>&1 &
+	env PGUSER=cw_daemon "$CWD_BIN" -c "$CONF" >"$WORK/daemon.log" 2>&1 &
 	DAEMON_PID=$!
 	# the broker's own deadlines add up to under 60 s
 	wait_until 90 "fakebroker's verdict" gone "$BROKER_PID" || return 1
@@ -140,6 +145,7 @@ s_puback_after_commit() {
 	sed 's/^/    /' "$WORK/broker.log"
 	((rc == 0)) || die "fakebroker exited with status $rc" || return 1
 	alive "$DAEMON_PID" || die "carewatchd died" || return 1
+	cw_expect_daemon_user "$CONNINFO" || return 1
 	daemon_stop
 	((DAEMON_STATUS == 0)) || die "carewatchd exited with status $DAEMON_STATUS on SIGTERM" ||
 		return 1

@@ -76,6 +76,8 @@ CWD_BIN=$top_builddir/daemon/carewatchd
 # shellcheck source=lib/check.sh
 . "$top_srcdir/tests/lib/check.sh"
 
+# the CLI as the owner; the daemon as cw_daemon (migration 015's role)
+export PGUSER=postgres
 WORK=$(mktemp -d /tmp/cw-resp.XXXXXX)
 chmod 755 "$WORK"
 CONF=$WORK/carewatchd.conf
@@ -101,7 +103,7 @@ cw() { "$CLI_BIN" -c "$CONF" "$@"; }
 write_conf() { # extra [reports] lines
 	cat >"$CONF" <<INI
 [database]
-conninfo = $CW_CONNINFO
+conninfo = $CW_CONNINFO_PGUSER
 [spool]
 dir = $WORK/spool
 [privacy]
@@ -182,6 +184,7 @@ CSV
 	for k in areas stations volunteers elders devices; do
 		cw import "$k" "$f/$k.csv" >/dev/null || return 1
 	done
+	cw_daemon_role || return 1
 	visit VA1 A1 "2026-11-10 10:00" routine true || return 1
 	visit VD A1 "2026-11-12 09:00" routine true || return 1
 	visit VD C3 "2026-11-13 09:00" routine true || return 1 # same id: ignored
@@ -462,10 +465,11 @@ INI
 	: >"$WORK/msgs"
 	mosquitto_sub -h 127.0.0.1 -p "$CW_MQ_PORT" -q 1 -v -t 'rr/dispatch/#' >"$WORK/msgs" 2>/dev/null &
 	sub=$!
-	"$CWD_BIN" -c "$dconf" >"$log" 2>&1 &
+	env PGUSER=cw_daemon "$CWD_BIN" -c "$dconf" >"$log" 2>&1 &
 	DAEMON_PID=$!
 	wait_until 10 "the daemon ready" grep -q 'event=ready' "$log" || { kill "$sub"; return 1; }
 	wait_until 10 "the users read" grep -q 'event=users_loaded users=4' "$log" || { kill "$sub"; return 1; }
+	cw_expect_daemon_user || { kill "$sub"; return 1; }
 	pub dev/DS1/event '{"id":"e-real-1","type":"sos"}'
 	wait_until 10 "the offer" has_offer || { kill "$sub"; return 1; }
 	kill "$sub"

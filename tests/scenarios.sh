@@ -263,7 +263,7 @@ setup() {
 	for k in areas stations volunteers elders devices; do
 		"$CLI_BIN" -c "$conf" import "$k" "$WORK/csv/$k.csv" >/dev/null || return 1
 	done
-	cw_psql -c "DO \$\$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'cw_daemon') THEN CREATE ROLE cw_daemon LOGIN IN ROLE carewatch_daemon; END IF; END \$\$" >/dev/null || return 1
+	cw_daemon_role || return 1
 	add_user op operator "" "$TOK_OP" || return 1
 	add_user sup supervisor "" "$TOK_SUP" || return 1
 	add_user aud auditor "" "$TOK_AUD" || return 1
@@ -284,6 +284,7 @@ add_user() { # name role area-prefix token
 s_sos_lifecycle() {
 	scenario_begin sos || return 1
 	local inc
+	cw_expect_daemon_user || return 1
 	alarm_offered D1 '{"id":"e-1","type":"sos","ts":"2026-11-22T08:15:00+08:00"}' || return 1
 	wait_msg 5 dev/D1/ack "\"incident\":$inc" || return 1
 	# the offer carries what the responder needs and never the ID number

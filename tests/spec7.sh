@@ -433,10 +433,14 @@ s_daemon_offers() {
 		sleep 0.05
 	done
 	probe_seen || die "the subscriber did not come up" || return 1
-	"$CWD_BIN" -c "$CONF" >"$DLOG" 2>&1 &
+	# SPEC §7's conninfo names no user: the CLI is the owner by PGUSER, and
+	# the daemon, in its environment only, cw_daemon (migration 015's role)
+	cw_daemon_role || return 1
+	env PGUSER=cw_daemon "$CWD_BIN" -c "$CONF" >"$DLOG" 2>&1 &
 	DAEMON_PID=$!
 	wait_until 15 "carewatchd to be ready" is_ready || return 1
 	note "ok: carewatchd -c spec7.conf is ready"
+	cw_expect_daemon_user || return 1
 	mosquitto_pub -h 127.0.0.1 -p 1883 -q 1 -t carewatch/dev/D1/event \
 		-m '{"id":"e-spec7","type":"sos","ts":"2026-11-22T08:15:00+08:00"}'
 	wait_until 10 "the offer on carewatch/dispatch/V1" has_offer || return 1

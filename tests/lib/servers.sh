@@ -16,13 +16,22 @@
 #   CW_PG_BIN       directory of the PostgreSQL 15 programs
 #   CW_PG_PID       postmaster pid
 #   CW_CONNINFO     "host=127.0.0.1 port=N dbname=carewatch user=postgres"
+#   CW_CONNINFO_PGUSER  the same without user=: libpq takes PGUSER's
 #   CW_MQ_PORT      mosquitto's port on 127.0.0.1
 #   CW_MQ_PID       mosquitto pid
 #   CW_MQ_CONF      its configuration file
 #
 # Other functions: cw_servers_stop, cw_pg_stop [fast|immediate|kill],
 # cw_pg_start, cw_broker_stop [TERM|KILL], cw_broker_start, cw_broker_restart,
-# cw_free_port, cw_psql ARGS..., cw_wait_port PORT [TRIES].
+# cw_free_port, cw_psql ARGS..., cw_wait_port PORT [TRIES],
+# cw_daemon_role [DB|CONNINFO], cw_daemon_users [CONNINFO],
+# cw_expect_daemon_user [CONNINFO].
+#
+# Least privilege (migration 015): tests run carewatchd as the login role
+# cw_daemon, a member of carewatch_daemon and nothing else, and the CLI as
+# the owner (postgres). A conninfo that names user= wins over PGUSER, so a
+# configuration both share names no user and the daemon is started with
+# `env PGUSER=cw_daemon`.
 #
 # The servers are not jobs of the caller (a bare `wait` does not wait for
 # them) and run in sessions of their own (a Ctrl-C at the terminal does not
@@ -130,12 +139,69 @@ cw_psql() {
 	"$CW_PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 "$CW_CONNINFO" "$@"
 }
 
+# Creates the login role cw_daemon in carewatch_daemon (the group migration
+# 015 makes, so after `carewatch db migrate`). Roles belong to the cluster:
+# any database of it will do, by name or conninfo (default $CW_CONNINFO).
+# Idempotent, and quiet when there is nothing to do.
+# shellcheck disable=SC2120 # the argument is optional
+cw_daemon_role() {
+	local ci=${1:-$CW_CONNINFO}
+
+	[[ $ci == *=* ]] || ci="host=127.0.0.1 port=$CW_PGPORT dbname=$ci user=postgres"
+	if ! "$CW_PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 "$ci" >/dev/null <<'SQL'; then
+DO $$
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'carewatch_daemon') THEN
+		RAISE EXCEPTION 'no role carewatch_daemon: run carewatch db migrate first';
+	END IF;
+	IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'cw_daemon') THEN
+		CREATE ROLE cw_daemon LOGIN;
+	END IF;
+	IF NOT pg_has_role('cw_daemon', 'carewatch_daemon', 'MEMBER') THEN
+		GRANT carewatch_daemon TO cw_daemon;
+	END IF;
+END $$;
+SQL
+		_cw_say "could not create the role cw_daemon"
+		return 1
+	fi
+}
+
+# Prints, sorted and comma-separated, the users that carewatchd's sessions
+# (application_name carewatchd) are logged in as, for a test to assert that
+# the daemon really is cw_daemon; empty while it has none.
+# shellcheck disable=SC2120 # the argument is optional
+cw_daemon_users() {
+	"$CW_PG_BIN/psql" -X -A -t -q -v ON_ERROR_STOP=1 "${1:-$CW_CONNINFO}" -c \
+		"SELECT coalesce(string_agg(DISTINCT usename::text, ',' ORDER BY usename::text), '')
+		 FROM pg_stat_activity WHERE application_name = 'carewatchd'"
+}
+
+# Waits up to 10 s for carewatchd's sessions and checks that all of them
+# are cw_daemon's (none the owner's); prints an "ok:" or a "FAIL:" line, as
+# tests/lib/check.sh does, and returns non-zero on failure.
+# shellcheck disable=SC2120 # the argument is optional
+cw_expect_daemon_user() {
+	local ci=${1:-$CW_CONNINFO} users='' i
+
+	for ((i = 0; i < 100; i++)); do
+		users=$(cw_daemon_users "$ci") || users=
+		[[ -z $users ]] || break
+		sleep 0.1
+	done
+	if [[ $users != cw_daemon ]]; then
+		echo "    FAIL: carewatchd's database sessions log in as '$users', expected 'cw_daemon'"
+		return 1
+	fi
+	echo "    ok: carewatchd's database sessions log in as cw_daemon"
+}
+
 # Writes servers.env so that another shell can reach the same servers.
 _cw_write_env() {
 	local v
 	{
 		for v in CW_SERVERS_DIR CW_PGHOST CW_PGPORT CW_PGSOCKDIR CW_PGDATA CW_PG_BIN \
-			CW_PG_PID CW_CONNINFO CW_MQ_PORT CW_MQ_PID CW_MQ_CONF; do
+			CW_PG_PID CW_CONNINFO CW_CONNINFO_PGUSER CW_MQ_PORT CW_MQ_PID CW_MQ_CONF; do
 			printf 'export %s=%q\n' "$v" "${!v:-}"
 		done
 	} >"$CW_SERVERS_DIR/servers.env"
@@ -421,8 +487,9 @@ cw_servers_start() {
 	# then try another one.
 	for try in 1 2 3; do
 		CW_PGPORT=$(cw_free_port) || return 1
-		CW_CONNINFO="host=127.0.0.1 port=$CW_PGPORT dbname=carewatch user=postgres"
-		export CW_PGPORT CW_CONNINFO
+		CW_CONNINFO_PGUSER="host=127.0.0.1 port=$CW_PGPORT dbname=carewatch"
+		CW_CONNINFO="$CW_CONNINFO_PGUSER user=postgres"
+		export CW_PGPORT CW_CONNINFO CW_CONNINFO_PGUSER
 		_cw_pg_init || return 1
 		cw_pg_start && break
 		if ((try == 3)) || ! grep -q "could not bind\|could not create listen" \
