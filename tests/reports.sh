@@ -288,7 +288,9 @@ s_api() {
 	add_user op1 operator '' "$op" || return 1
 	add_user t2sup supervisor 140426101 "$t2" || return 1
 	HTTP_PORT=$(cw_free_port "$CW_PGPORT" "$CW_MQ_PORT") || return 1
-	cp "$CONF" "$dconf"
+	# the daemon as cw_daemon (migration 015's role), the CLI as the owner
+	cw_daemon_role || return 1
+	sed "s|^conninfo = .*|conninfo = $CW_CONNINFO_PGUSER|" "$CONF" >"$dconf"
 	cat >>"$dconf" <<INI
 [mqtt]
 host = 127.0.0.1
@@ -298,9 +300,10 @@ topic_prefix = rp
 [http]
 listen = 127.0.0.1:$HTTP_PORT
 INI
-	"$CWD_BIN" -c "$dconf" >"$log" 2>&1 &
+	env PGUSER=cw_daemon "$CWD_BIN" -c "$dconf" >"$log" 2>&1 &
 	DAEMON_PID=$!
 	wait_until 10 "the daemon ready" grep -q 'event=ready' "$log" || return 1
+	cw_expect_daemon_user || return 1
 	wait_until 10 "the users read" grep -q 'event=users_loaded users=4' "$log" || return 1
 	expect_eq 403 "$(api '/api/v1/reports/visit-rate?month=2026-11' "$op")" "operator" || return 1
 	expect_eq 400 "$(api '/api/v1/reports/visit-rate' "$sup")" "no month" || return 1
