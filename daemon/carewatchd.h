@@ -93,8 +93,8 @@ struct engine {
 	struct conf conf;
 	struct world w;
 	struct resolver *dns; /* host names looked up on the loop */
-	struct db *db;	   /* the writer: batches, lock, start-up load */
-	struct reader *rd; /* read-only: reloads, later API reads and reports */
+	struct db *db;	      /* the writer: batches, lock, start-up load */
+	struct reader *rd;    /* read-only: reloads, later API reads and reports */
 	struct mqtt *mqtt;
 	struct batch *next, *flight;
 	bool flight_failed;
@@ -125,6 +125,8 @@ struct engine {
 	bool reload_wanted, reloading;
 	bool locked, locking; /* this session holds the single-writer lock */
 	double lock_wait_since, lock_logged_at;
+	long lock_pid;	 /* backend pid of the session that last held it */
+	int exit_status; /* 1 once the lock was lost to another daemon */
 	double stop_deadline;
 	/* keys of events this process has run the core on */
 	struct hmap recent;
