@@ -23,7 +23,8 @@
 
 /* --- the single-writer lock -------------------------------------------- */
 
-/* This daemon ran, lost its database session, and another session now
+/* This daemon loaded (it may have run the core on replayed events and
+ * read from the broker), lost its database session, and another session now
  * holds the lock: not its own old backend, still frozen (that one is
  * waited out), but another carewatchd that took over. Going on would mean
  * two daemons taking the broker's persistent session (one client id) from
@@ -38,7 +39,8 @@ lock_lost(struct engine *e, long holder)
 	log_err("event=lock_lost holder_pid=%ld spool_bytes=%" PRIu64
 		" unacked=%zu (another daemon is the writer: exiting)",
 		holder, e->sp ? spool_bytes(e->sp) : 0, mqtt_unacked(e->mqtt));
-	e->exit_status = 1;
+	if (e->phase != PH_STOPPING) /* else a stop was asked for anyway */
+		e->exit_status = 1;
 	e->phase = PH_STOPPING;
 	mqtt_hold(e->mqtt, true);
 	mqtt_stop(e->mqtt);
@@ -61,7 +63,7 @@ lock_done_cb(void *arg, bool ok, bool lost, PGresult **res, int n, const char *e
 	}
 	if (PQgetvalue(res[0], 0, 0)[0] != 't') {
 		holder = strtol(PQgetvalue(res[0], 0, 1), NULL, 10);
-		if (e->mqtt_started && holder != 0 && holder != e->lock_pid) {
+		if (e->phase != PH_INIT && holder != 0 && holder != e->lock_pid) {
 			lock_lost(e, holder);
 			return;
 		}
