@@ -108,7 +108,8 @@ api_healthz(struct call *c)
 	/* the journal near full (or refusing) is degraded even with the
 	 * database back: it must be written back first */
 	bool spool_full = e->spool_stuck || (sm > 0 && (double)sb >= 0.8 * (double)sm);
-	const char *status = !running				      ? "starting"
+	const char *status = engine_standby(e)			      ? "standby"
+			     : !running				      ? "starting"
 			     : db && mq && !e->stalled && !spool_full ? "ok"
 								      : "degraded";
 
@@ -426,7 +427,9 @@ api_act(struct call *c, enum act act)
 	}
 	if (e->phase != PH_RUNNING) {
 		http_error(c, 503, "not serving: the daemon is %s",
-			   e->phase == PH_STOPPING ? "stopping" : "starting");
+			   engine_standby(e) ? "the standby (another one is active)"
+			   : e->phase == PH_STOPPING ? "stopping"
+						     : "starting");
 		return;
 	}
 	if (!db_up(e->db)) {
@@ -488,6 +491,12 @@ api_visit(struct call *c)
 	snprintf(c->action, sizeof(c->action), "visit");
 	if (!role_ok(c, ROLES_ACT))
 		return;
+	if (e->phase != PH_RUNNING) { /* the elders are not even loaded */
+		http_error(c, 503, "not serving: the daemon is %s",
+			   engine_standby(e) ? "the standby (another one is active)"
+					     : "not running");
+		return;
+	}
 	if ((o = body_object(c, keys)) == NULL ||
 	    field_str(c, o, "responder", &responder) < 0)
 		return;

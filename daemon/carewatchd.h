@@ -126,6 +126,8 @@ struct engine {
 	bool reload_wanted, reloading;
 	bool locked, locking; /* this session holds the single-writer lock */
 	double lock_wait_since, lock_logged_at;
+	long lock_pid;	 /* backend pid of the session that last held it */
+	int exit_status; /* 1 once the lock was lost to another daemon */
 	double stop_deadline;
 	/* keys of events this process has run the core on */
 	struct hmap recent;

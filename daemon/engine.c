@@ -255,6 +255,18 @@ engine_ready(const struct engine *e)
 }
 
 bool
+engine_standby(const struct engine *e)
+{
+	return e->phase == PH_INIT && !e->locked && e->lock_wait_since > 0;
+}
+
+int
+engine_exit_status(const struct engine *e)
+{
+	return e->exit_status;
+}
+
+bool
 engine_progressing(struct engine *e)
 {
 	return engine_stall_reason(e, now_mono()) == NULL;
@@ -263,6 +275,10 @@ engine_progressing(struct engine *e)
 void
 engine_status(const struct engine *e, char *buf, size_t len)
 {
+	if (engine_standby(e)) {
+		snprintf(buf, len, "standby: another carewatchd holds the database");
+		return;
+	}
 	snprintf(buf, len, "db=%s mqtt=%s open=%zu events=%lu dead=%lu%s",
 		 db_up(e->db) ? "up" : "down", mqtt_connected(e->mqtt) ? "up" : "down",
 		 e->w.n_open, e->n_events, e->n_dead, e->stalled ? " stalled" : "");

@@ -28,6 +28,14 @@ void engine_stop(struct engine *e);
 /* True once the world is loaded and the broker session is up. */
 bool engine_ready(const struct engine *e);
 
+/* True while another carewatchd holds the database's single-writer lock
+ * and this one waits for it (the standby of an active/standby pair). */
+bool engine_standby(const struct engine *e);
+
+/* The process's exit status once the loop has ended: 0 after a stop, 1
+ * after the writer's lock was lost to another daemon (lock_lost). */
+int engine_exit_status(const struct engine *e);
+
 /* Told once the change it waits for is durable (ok = true), or that it
  * never will be (ok = false: the daemon stopped first). */
 typedef void (*commit_fn)(void *arg, bool ok);

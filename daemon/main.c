@@ -26,6 +26,7 @@ struct daemon_ctx {
 	const char *conf_path;
 	struct event *watchdog;
 	bool ready_sent;
+	bool standby_said; /* READY=1 was sent as the standby */
 };
 
 static void
@@ -44,7 +45,10 @@ usage(FILE *f)
 	    "  -h, --help  this text\n"
 	    "\n"
 	    "Signals: SIGHUP reloads the reloadable settings; SIGTERM/SIGINT stop\n"
-	    "cleanly after the batch in flight is committed.\n");
+	    "cleanly after the batch in flight is committed.\n"
+	    "\n"
+	    "A second carewatchd on the same database waits as the standby. Exit\n"
+	    "status 1 after the writer's lock was lost to another daemon.\n");
 }
 
 /* libevent's own messages (evdns: a name server that stopped answering;
@@ -116,10 +120,19 @@ watchdog_cb(evutil_socket_t fd, short what, void *arg)
 	struct daemon_ctx *d = arg;
 	char status[256], msg[300];
 
-	if (!d->ready_sent && engine_ready(d->engine)) {
+	/* A standby is started as it should be: ready, so that systemd's start
+	 * timeout does not kill it while it waits for the lock. Its status
+	 * says so, and says it again once it is the active one. */
+	if (!d->ready_sent && (engine_ready(d->engine) || engine_standby(d->engine))) {
 		d->ready_sent = true;
+		d->standby_said = !engine_ready(d->engine);
 		engine_status(d->engine, status, sizeof(status));
 		snprintf(msg, sizeof(msg), "READY=1\nSTATUS=%s", status);
+		sdnotify_send(msg);
+	} else if (d->standby_said && engine_ready(d->engine)) {
+		d->standby_said = false;
+		engine_status(d->engine, status, sizeof(status));
+		snprintf(msg, sizeof(msg), "STATUS=%s", status);
 		sdnotify_send(msg);
 	}
 	/* A turning loop is not enough: a daemon whose writes are stuck on a
@@ -146,7 +159,7 @@ main(int argc, char **argv)
 	bool check_only = false, verbose = false;
 	char err[512];
 	double wd;
-	int ch;
+	int ch, status;
 
 	while ((ch = getopt_long(argc, argv, "c:nvh", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -218,6 +231,7 @@ main(int argc, char **argv)
 	engine_start(d.engine);
 	event_base_dispatch(d.base);
 
+	status = engine_exit_status(d.engine);
 	engine_free(d.engine);
 	event_free(ev_term);
 	event_free(ev_int);
@@ -226,6 +240,6 @@ main(int argc, char **argv)
 	event_base_free(d.base);
 	mosquitto_lib_cleanup();
 	free(c);
-	log_info("event=exit status=0");
-	return 0;
+	log_info("event=exit status=%d", status);
+	return status;
 }

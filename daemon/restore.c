@@ -23,11 +23,36 @@
 
 /* --- the single-writer lock -------------------------------------------- */
 
+/* This daemon loaded (it may have run the core on replayed events and
+ * read from the broker), lost its database session, and another session now
+ * holds the lock: not its own old backend, still frozen (that one is
+ * waited out), but another carewatchd that took over. Going on would mean
+ * two daemons taking the broker's persistent session (one client id) from
+ * each other in turn. So it stops reading at once, leaves unacknowledged
+ * what it has not made durable (the broker gives that to the new writer),
+ * and exits non-zero: systemd starts it again, as the standby. A journal
+ * it wrote during the outage stays in the spool and is written back when
+ * this node holds the lock again. */
+static void
+lock_lost(struct engine *e, long holder)
+{
+	log_err("event=lock_lost holder_pid=%ld spool_bytes=%" PRIu64
+		" unacked=%zu (another daemon is the writer: exiting)",
+		holder, e->sp ? spool_bytes(e->sp) : 0, mqtt_unacked(e->mqtt));
+	if (e->phase != PH_STOPPING) /* else a stop was asked for anyway */
+		e->exit_status = 1;
+	e->phase = PH_STOPPING;
+	mqtt_hold(e->mqtt, true);
+	mqtt_stop(e->mqtt);
+	event_base_loopexit(e->base, NULL);
+}
+
 static void
 lock_done_cb(void *arg, bool ok, bool lost, PGresult **res, int n, const char *err)
 {
 	struct engine *e = arg;
 	double now = engine_now(e);
+	long holder;
 
 	e->locking = false;
 	if (!ok) {
@@ -37,6 +62,11 @@ lock_done_cb(void *arg, bool ok, bool lost, PGresult **res, int n, const char *e
 		return;
 	}
 	if (PQgetvalue(res[0], 0, 0)[0] != 't') {
+		holder = strtol(PQgetvalue(res[0], 0, 1), NULL, 10);
+		if (e->phase != PH_INIT && holder != 0 && holder != e->lock_pid) {
+			lock_lost(e, holder);
+			return;
+		}
 		/* Another session holds it: a daemon killed a moment ago whose
 		 * backend still finishes its last batch, or a second daemon.
 		 * Asked again shortly; never a wait inside PostgreSQL, so the
@@ -53,6 +83,7 @@ lock_done_cb(void *arg, bool ok, bool lost, PGresult **res, int n, const char *e
 	}
 	e->locked = true;
 	e->lock_wait_since = 0;
+	e->lock_pid = strtol(PQgetvalue(res[0], 0, 2), NULL, 10);
 	log_info("event=db_locked");
 	/* a journal left by a crash during an outage is written back before
 	 * anything is loaded (writeback_start loads at its end) */
@@ -75,7 +106,7 @@ restore_lock(struct engine *e)
 	    .sql = "SELECT pg_try_advisory_lock(hashtext('carewatchd')), "
 		   "coalesce((SELECT string_agg(pid::text, ',') FROM pg_locks "
 		   "WHERE locktype = 'advisory' AND granted "
-		   "AND objid = hashtext('carewatchd')::oid), '')"};
+		   "AND objid = hashtext('carewatchd')::oid), ''), pg_backend_pid()"};
 
 	if (e->locking || e->locked || evtimer_pending(e->retry_ev, NULL))
 		return;

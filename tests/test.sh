@@ -5,8 +5,9 @@
 # tests/packet_order.sh, tests/spec7.sh, tests/operators_cli.sh, the
 # console's browser test tests/console.sh, tests/http.sh, the reports'
 # tests/reports.sh, tests/report_response.sh and tests/report_html.sh (the
-# printable page), tests/visits.sh and tests/broker.sh against private
-# servers), then
+# printable page), tests/visits.sh, tests/broker.sh, the kill test
+# tests/chaos.sh and the active/standby pair tests/failover.sh against
+# private servers), then
 # `make distcheck` (the
 # tarball builds out of tree from a read-only copy and passes the same
 # tests), then fuzzes every parser for a minute each (fuzz/run.sh). Exits
