@@ -6,7 +6,9 @@
  * SOS events from sos_button devices of as many different elders. Another
  * client, subscribed to {prefix}/dispatch/# before anything is sent, notes
  * when the first offer naming each SOS (its "alarm" field) arrives. Both
- * times come from this process's monotonic clock.
+ * times come from this process's monotonic clock. The ceiling: a third
+ * client subscribed to the device events notes when the broker alone
+ * delivered each SOS, under the same load.
  *
  * Prints RESULT lines: latency p50, p99 and max in ms, offers missing, and
  * the background rate achieved. Every wait is bounded. */
@@ -38,10 +40,10 @@ struct sos_dev {
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static double *t_pub, *t_offer;
-static size_t nsos, offered, foreign;
+static double *t_pub, *t_offer, *t_echo;
+static size_t nsos, offered, echoed, foreign, subacks;
 static char runid[17];
-static bool sub_ready, pub_up;
+static bool pub_up;
 static unsigned long acked;
 
 static double
@@ -81,11 +83,14 @@ sub_subscribe_cb(struct mosquitto *m, void *arg, int mid, int n, const int *q)
 	(void)arg;
 	(void)mid;
 	pthread_mutex_lock(&lock);
-	sub_ready = n > 0 && q[0] <= 2;
+	if (n > 0 && q[0] <= 2)
+		subacks++;
 	pthread_mutex_unlock(&lock);
 }
 
-/* An offer: finds "alarm": "sos-RUN-N" and notes when N was first offered. */
+/* An offer: finds "alarm": "sos-RUN-N" and notes when N was first
+ * offered; an SOS event itself ("id": "sos-RUN-N"): when the broker
+ * delivered it. */
 static void
 sub_message_cb(struct mosquitto *m, void *arg, const struct mosquitto_message *msg)
 {
@@ -95,6 +100,7 @@ sub_message_cb(struct mosquitto *m, void *arg, const struct mosquitto_message *m
 	size_t len, wl;
 	unsigned long n;
 	char *end;
+	bool echo;
 
 	(void)m;
 	(void)arg;
@@ -104,15 +110,22 @@ sub_message_cb(struct mosquitto *m, void *arg, const struct mosquitto_message *m
 	buf[len] = '\0';
 	snprintf(want, sizeof(want), "sos-%s-", runid);
 	wl = strlen(want);
-	p = strstr(buf, "\"alarm\"");
+	echo = strstr(msg->topic, "/dispatch/") == NULL;
+	p = strstr(buf, echo ? "\"id\"" : "\"alarm\"");
 	if (p) {
-		p += 7;
+		p += echo ? 4 : 7;
 		while (*p == ' ' || *p == ':' || *p == '"')
 			p++;
 	}
 	pthread_mutex_lock(&lock);
 	if (p == NULL || strncmp(p, want, wl) != 0) {
-		foreign++;
+		foreign += !echo;
+	} else if (echo) {
+		n = strtoul(p + wl, &end, 10);
+		if (*end == '"' && n < nsos && t_echo[n] == 0) {
+			t_echo[n] = now;
+			echoed++;
+		}
 	} else {
 		n = strtoul(p + wl, &end, 10);
 		if (*end == '"' && n < nsos && t_offer[n] == 0) {
@@ -233,10 +246,10 @@ main(int argc, char **argv)
 	const char *host = "127.0.0.1", *devpath = NULL, *prefix = "carewatch";
 	double rate = 1000, interval = 0.1, wait_s = 10, t0, t_end, next_hb, *lat;
 	unsigned long nhb = 0, pending;
-	size_t ndev, i, j, nsend, *sosdev;
-	struct mosquitto *pub, *sub;
+	size_t ndev, i, j, k, nsend, *sosdev;
+	struct mosquitto *pub, *sub, *echo;
 	struct sos_dev *dev;
-	char topic[320], payload[256], subtopic[320];
+	char topic[320], payload[256], subtopic[320], echotopic[320];
 	int port = 0, c, rc = 0;
 	static const struct option opts[] = {{"host", required_argument, NULL, 'H'},
 					     {"port", required_argument, NULL, 'p'},
@@ -300,15 +313,15 @@ main(int argc, char **argv)
 	/* SOS buttons of distinct elders, spread over the list */
 	sosdev = xcalloc(nsos, sizeof(*sosdev));
 	for (i = 0, j = 0; i < ndev && j < nsos; i++) {
-		size_t k = (i * 7919) % ndev, m;
+		size_t pick = (i * 7919) % ndev, m;
 		bool dup = false;
 
-		if (!dev[k].button)
+		if (!dev[pick].button)
 			continue;
 		for (m = 0; m < j && !dup; m++)
-			dup = strcmp(dev[sosdev[m]].elder, dev[k].elder) == 0;
+			dup = strcmp(dev[sosdev[m]].elder, dev[pick].elder) == 0;
 		if (!dup)
-			sosdev[j++] = k;
+			sosdev[j++] = pick;
 	}
 	if (j < nsos) {
 		fprintf(stderr, "cw-sos: only %zu elders with an sos_button in %s\n", j,
@@ -317,6 +330,7 @@ main(int argc, char **argv)
 	}
 	t_pub = xcalloc(nsos, sizeof(*t_pub));
 	t_offer = xcalloc(nsos, sizeof(*t_offer));
+	t_echo = xcalloc(nsos, sizeof(*t_echo));
 
 	mosquitto_lib_init();
 	snprintf(subtopic, sizeof(subtopic), "%s/dispatch/#", prefix);
@@ -326,6 +340,13 @@ main(int argc, char **argv)
 	mosquitto_subscribe_callback_set(sub, sub_subscribe_cb);
 	mosquitto_message_callback_set(sub, sub_message_cb);
 	client_start(sub, host, port);
+	snprintf(echotopic, sizeof(echotopic), "%s/dev/+/event", prefix);
+	echo = client("echo");
+	mosquitto_connect_callback_set(echo, sub_connect_cb);
+	mosquitto_user_data_set(echo, echotopic);
+	mosquitto_subscribe_callback_set(echo, sub_subscribe_cb);
+	mosquitto_message_callback_set(echo, sub_message_cb);
+	client_start(echo, host, port);
 	pub = client("pub");
 	mosquitto_connect_callback_set(pub, pub_connect_cb);
 	mosquitto_publish_callback_set(pub, pub_publish_cb);
@@ -335,7 +356,7 @@ main(int argc, char **argv)
 		bool ready;
 
 		pthread_mutex_lock(&lock);
-		ready = sub_ready && pub_up;
+		ready = subacks == 2 && pub_up;
 		pthread_mutex_unlock(&lock);
 		if (ready)
 			break;
@@ -404,8 +425,10 @@ main(int argc, char **argv)
 	}
 	mosquitto_disconnect(pub);
 	mosquitto_disconnect(sub);
+	mosquitto_disconnect(echo);
 	mosquitto_loop_stop(pub, false);
 	mosquitto_loop_stop(sub, false);
+	mosquitto_loop_stop(echo, false);
 
 	lat = xcalloc(nsos, sizeof(*lat));
 	pthread_mutex_lock(&lock);
@@ -413,6 +436,18 @@ main(int argc, char **argv)
 		if (t_offer[i] > 0)
 			lat[j++] = (t_offer[i] - t_pub[i]) * 1e3;
 	pthread_mutex_unlock(&lock);
+	/* the slow ones, with when they were sent: a stall shows as a run */
+	for (i = 0, k = 0; i < nsos; i++)
+		if (t_offer[i] > 0 && (t_offer[i] - t_pub[i]) * 1e3 > 50)
+			k++;
+	if (k) {
+		printf("over 50 ms: %zu, sent at (s into the run) / latency (ms):", k);
+		for (i = 0; i < nsos; i++)
+			if (t_offer[i] > 0 && (t_offer[i] - t_pub[i]) * 1e3 > 50)
+				printf(" %.1f/%.0f", t_pub[i] - t0,
+				       (t_offer[i] - t_pub[i]) * 1e3);
+		printf("\n");
+	}
 	qsort(lat, j, sizeof(*lat), dbl_cmp);
 	printf("sos=%zu offered=%zu background=%lu heartbeats in %.1f s (%.0f ev/s), "
 	       "unacknowledged %lu, other offers %zu\n",
@@ -431,14 +466,31 @@ main(int argc, char **argv)
 		       "sos_max_ms=%.3f\n",
 		       lat[k50 - 1], lat[k99 - 1], lat[j - 1]);
 	}
+	/* the ceiling: the broker alone, same SOS, same load */
+	for (i = 0, k = 0; i < nsos; i++)
+		if (t_echo[i] > 0)
+			lat[k++] = (t_echo[i] - t_pub[i]) * 1e3;
+	if (k) {
+		qsort(lat, k, sizeof(*lat), dbl_cmp);
+		printf("broker alone (ceiling): %zu SOS delivered, p50 %.2f ms, p99 %.2f "
+		       "ms, "
+		       "max %.2f ms\n",
+		       k, lat[(size_t)ceil(0.5 * (double)k) - 1],
+		       lat[(size_t)ceil(0.99 * (double)k) - 1], lat[k - 1]);
+		printf("RESULT echo_p50_ms=%.3f\nRESULT echo_p99_ms=%.3f\n",
+		       lat[(size_t)ceil(0.5 * (double)k) - 1],
+		       lat[(size_t)ceil(0.99 * (double)k) - 1]);
+	}
 	printf("RESULT sos_missing=%zu\nRESULT sos_background_rate=%.1f\n", nsos - j,
 	       (double)nhb / (t_end - t0));
 	mosquitto_destroy(pub);
 	mosquitto_destroy(sub);
+	mosquitto_destroy(echo);
 	mosquitto_lib_cleanup();
 	free(lat);
 	free(t_pub);
 	free(t_offer);
+	free(t_echo);
 	free(sosdev);
 	free(dev);
 	return rc;
