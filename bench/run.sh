@@ -403,7 +403,7 @@ part_ingest() {
 	printf 'listeners: %s' "${listened[0]}"
 	((${#listened[@]} == 1)) || printf '; %s' "${listened[@]:1}"
 	echo
-	row ingest_echo_rate "$echo_rate" msg/s "broker alone: the ceiling" "" "" -
+	row ingest_echo_rate "$echo_rate" msg/s "broker alone: the ceiling" "" -
 	row ingest_rate "$ingest_rate" ev/s "ratio to echo; goal >= $ingest_goal, contract >= $budget" \
 		"$ratio" "$(verdict_ge "$ratio" "$ingest_goal" "$budget")"
 	row ingest_listen_rate "$listen_rate" ev/s "difference to no listeners, goal within -$listen_goal %" \
