@@ -98,6 +98,13 @@ struct engine {
 	struct mqtt *mqtt;
 	struct mqtt *mqtt_out; /* offers and notices: mqtt_new_publisher */
 	struct batch *next, *flight;
+	/* Heartbeats read ahead of the commits while the broker holds a
+	 * backlog, oldest first; each is sent only when next (alarms, replies,
+	 * the core's rows) has nothing to write, so an SOS read behind them
+	 * is stored and offered first (route.c). */
+	struct batch **bulk;
+	size_t nbulk, bulk_cap, bulk_inbound;
+	struct batch *inb; /* where the message being routed is counted */
 	bool flight_failed;
 	double flight_since; /* monotonic, like progress_at and stop_deadline */
 	/* wall minus monotonic clock at the last engine_now(): a change is a
@@ -203,7 +210,8 @@ void z2m_free(struct engine *e);
 
 /* writer.c */
 void engine_kick(struct engine *e);
-void engine_mqtt_start(struct engine *e); /* both broker sessions */
+bool engine_pending(const struct engine *e); /* rows wait in next or bulk */
+void engine_mqtt_start(struct engine *e);    /* both broker sessions */
 void engine_drain(struct engine *e);
 void publish_now(struct engine *e, struct pub *p);
 void outbox_flush(struct engine *e);

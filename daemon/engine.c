@@ -213,7 +213,7 @@ static void
 stop_check_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct engine *e = arg;
-	bool idle = e->flight == NULL && !batch_has_rows(e->next);
+	bool idle = e->flight == NULL && !engine_pending(e);
 
 	if (idle || now_mono() >= e->stop_deadline) {
 		if (!idle)
@@ -307,6 +307,11 @@ engine_free(struct engine *e)
 		batch_committed(e->flight, false);
 	batch_committed(e->next, false);
 	batch_free(e->next);
+	for (size_t i = 0; i < e->nbulk; i++) {
+		batch_committed(e->bulk[i], false);
+		batch_free(e->bulk[i]);
+	}
+	free(e->bulk);
 	batch_free(e->flight);
 	if (e->retry_ev)
 		event_free(e->retry_ev);

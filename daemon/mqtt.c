@@ -52,6 +52,7 @@ struct mqtt {
 	bool tls;		     /* mqtt.cafile: the certificate names host */
 	bool publisher;		     /* mqtt_new_publisher: no subscriptions */
 	size_t unacked;
+	size_t pending; /* FIONREAD after the last read pass */
 	double backoff, next_try;
 	unsigned rng;
 };
@@ -121,6 +122,11 @@ mqtt_read_cb(evutil_socket_t fd, short what, void *arg)
 				break;
 		}
 	}
+	avail = 0;
+	if (m->sock_open && ioctl(fd, FIONREAD, &avail) == 0 && avail > 0)
+		m->pending = (size_t)avail;
+	else
+		m->pending = 0;
 	if (m->cbs.read_done)
 		m->cbs.read_done(m->arg);
 	mqtt_kick(m);
@@ -531,6 +537,12 @@ mqtt_hold(struct mqtt *m, bool hold)
 		event_del(m->rev);
 	else
 		event_add(m->rev, NULL);
+}
+
+size_t
+mqtt_backlog(const struct mqtt *m)
+{
+	return m->sock_open ? m->pending : 0;
 }
 
 size_t

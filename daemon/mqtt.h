@@ -47,6 +47,10 @@ int mqtt_publish(struct mqtt *m, const char *topic, const char *payload, bool re
  * may be written. */
 void mqtt_committed(struct mqtt *m, size_t n);
 
+/* Bytes the broker has sent that are not read yet, after the last read
+ * pass: a backlog when large. */
+size_t mqtt_backlog(const struct mqtt *m);
+
 /* Stops or resumes reading from the broker. */
 void mqtt_hold(struct mqtt *m, bool hold);
 

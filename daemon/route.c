@@ -19,17 +19,53 @@
 
 #define DEAD_KEEP 65536 /* bytes of a rejected payload kept */
 
+/* Bytes waiting at our socket that make a backlog: about 250
+ * events. Below it, reading pauses while received messages are in flight,
+ * so that every commit opens the ack gate (mqtt.c): PUBACKs, acks and
+ * keepalives go out at least once a commit. */
+#define BACKLOG_BYTES (32 * 1024)
+/* Messages read ahead of the commits in a backlog at most (memory: about
+ * 1 KiB each while they wait). The ack gate stays shut until all are
+ * committed; then it opens and reading resumes. */
+#define READAHEAD_MAX 60000
+
 /* Pauses reading while a batch of received messages waits for its commit
- * (see mqtt.c), or while the next batch is full. */
+ * (see mqtt.c), or while the next batch is full. In a backlog (the broker
+ * sending what queued while we were away, or a storm) reading goes on
+ * ahead of the commits, heartbeats into the bulk batches, so that an alarm
+ * behind them is read, stored and offered before them. */
 void
 route_update_hold(struct engine *e)
 {
+	bool backlog = e->mqtt && mqtt_backlog(e->mqtt) >= BACKLOG_BYTES &&
+		       e->bulk_inbound < READAHEAD_MAX;
 	bool hold = e->phase != PH_RUNNING || e->wb_active ||
-		    (e->flight && e->flight->inbound > 0) ||
-		    e->next->inbound >= (size_t)e->conf.batch_max;
+		    (e->flight && e->flight->inbound > 0 && !backlog) ||
+		    e->next->inbound >= (size_t)e->conf.batch_max ||
+		    e->bulk_inbound >= READAHEAD_MAX;
 
 	if (e->mqtt)
 		mqtt_hold(e->mqtt, hold);
+}
+
+/* The bulk batch taking heartbeats now: the newest, or a new one when it
+ * is full. The message being routed is counted there. */
+static struct batch *
+route_bulk(struct engine *e)
+{
+	struct batch *b;
+
+	if (e->nbulk > 0 && e->bulk[e->nbulk - 1]->inbound < (size_t)e->conf.batch_max)
+		b = e->bulk[e->nbulk - 1];
+	else {
+		if (e->nbulk == e->bulk_cap) {
+			e->bulk_cap = e->bulk_cap ? e->bulk_cap * 2 : 8;
+			e->bulk = xrealloc(e->bulk, e->bulk_cap * sizeof(*e->bulk));
+		}
+		b = e->bulk[e->nbulk++] = batch_new();
+	}
+	e->inb = b;
+	return b;
 }
 
 /* Rejects a message: stored whole (base64) and announced on the deadletter
@@ -101,6 +137,7 @@ route_device_event(struct engine *e, struct device *d, struct devevent *ev, doub
 {
 	struct localtime_cw lt;
 	struct pend_ev pe;
+	struct batch *b;
 	char key[2 * ID_MAX + 2], esc[4 * ID_MAX + 8];
 	int prio;
 
@@ -108,23 +145,27 @@ route_device_event(struct engine *e, struct device *d, struct devevent *ev, doub
 	pe.ev = *ev;
 	pe.ev.received = now;
 	snprintf(key, sizeof(key), "%s/%s", d->id, pe.ev.id);
-	if (hmap_get(&e->next->evkeys, key) != NULL) {
-		/* the same event twice in one batch: the copy changes nothing */
-		free(pe.ev.data);
-		return;
-	}
 	/* by receive time: a device's clock must not decide a priority */
 	local_time(now, &lt);
 	prio = classify_priority(pe.ev.type, pe.ev.clear, d->elder, &lt,
 				 e->w.p.night_from, e->w.p.night_to);
+	pe.process = prio > 0 || pe.ev.clear;
+	/* what the core acts on goes in next, in order; heartbeats in bulk
+	 * (the order between a device's heartbeat and its alarm does not
+	 * matter: a heartbeat only says the device was heard) */
+	b = pe.process ? e->next : route_bulk(e);
+	if (hmap_get(&b->evkeys, key) != NULL) {
+		/* the same event twice in one batch: the copy changes nothing */
+		free(pe.ev.data);
+		return;
+	}
 	pe.dev = d;
 	pe.key = xstrdup(key);
-	pe.process = prio > 0 || pe.ev.clear;
 	supervise_heard(e, d, now);
-	batch_add(e->next, Q_EVENTS, store_event_row(d->id, &pe.ev, now, !pe.process));
-	VEC_PUSH(e->next->evs, pe);
+	batch_add(b, Q_EVENTS, store_event_row(d->id, &pe.ev, now, !pe.process));
+	VEC_PUSH(b->evs, pe);
 	/* the value is the event's index + 1 (0 would read as absent) */
-	hmap_put(&e->next->evkeys, pe.key, (void *)(uintptr_t)e->next->evs.n);
+	hmap_put(&b->evkeys, pe.key, (void *)(uintptr_t)b->evs.n);
 	e->n_events++;
 	e->m.events[pe.ev.type]++;
 	/* event ids come from devices: escaped like any untrusted text */
@@ -215,17 +256,14 @@ route_visit(struct engine *e, const char *topic, const char *resp_id, const void
 		 v.elder_id, v.kind, v.in_person);
 }
 
-/* The broker's message callback: every message lands in the next batch,
- * as a row or as a dead letter. */
-void
-route_message_cb(void *arg, const char *topic, const void *payload, int len)
+/* Every message lands in a batch, as a row or as a dead letter. */
+static void
+route_message(struct engine *e, const char *topic, const void *payload, int len)
 {
-	struct engine *e = arg;
 	char id[ID_MAX + 1];
 	double now = engine_now(e);
 	enum z2m_topic zt;
 
-	e->next->inbound++;
 	/* A bridge's own retained lists (bridge/devices) are large, and
 	 * ignored; a friendly name may name a person: its topic is not logged. */
 	if (len > e->conf.payload_max &&
@@ -236,7 +274,7 @@ route_message_cb(void *arg, const char *topic, const void *payload, int len)
 	}
 	if (e->conf.owntracks && strncmp(topic, "owntracks/", 10) == 0) {
 		route_owntracks(e, topic, payload, len, now);
-		goto out;
+		return;
 	}
 	switch (topic_parse(e->conf.topic_prefix, topic, id)) {
 	case TOPIC_DEV_EVENT:
@@ -256,7 +294,24 @@ route_message_cb(void *arg, const char *topic, const void *payload, int len)
 			dead_letter(e, topic, "unknown topic", payload, (size_t)len, now);
 		break;
 	}
-out:
-	if (e->next->inbound >= (size_t)e->conf.batch_max)
+}
+
+/* The broker's message callback. The message is counted, for the ack gate,
+ * in the batch its rows went to: a bulk batch when it made a heartbeat
+ * there (bulk goes after next), otherwise next. */
+void
+route_message_cb(void *arg, const char *topic, const void *payload, int len)
+{
+	struct engine *e = arg;
+	struct batch *b;
+
+	e->inb = NULL;
+	route_message(e, topic, payload, len);
+	b = e->inb != NULL ? e->inb : e->next;
+	b->inbound++;
+	if (b != e->next)
+		e->bulk_inbound++;
+	e->inb = NULL;
+	if (b->inbound >= (size_t)e->conf.batch_max || e->bulk_inbound >= READAHEAD_MAX)
 		route_update_hold(e);
 }

@@ -127,8 +127,7 @@ engine_stall_reason(struct engine *e, double now)
 	h.now = now;
 	h.db_up = db_up(e->db);
 	/* a standby waiting for the lock has nothing to write: not stuck */
-	h.work_waiting =
-	    !engine_standby(e) && (e->flight != NULL || batch_has_rows(e->next));
+	h.work_waiting = !engine_standby(e) && (e->flight != NULL || engine_pending(e));
 	h.progress_at = e->progress_at;
 	h.job_in_flight = db_busy(e->db);
 	h.flight_since = e->flight ? e->flight_since : 0;

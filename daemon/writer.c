@@ -36,6 +36,9 @@
 
 #define RECENT_MAX 65536 /* event keys processed by this process */
 
+static struct batch *pending_pick(struct engine *e);
+static void pending_detach(struct engine *e, struct batch *b);
+
 /* --- recent keys --------------------------------------------------------- */
 
 static bool
@@ -846,7 +849,7 @@ engine_kick(struct engine *e)
 	}
 	if (e->reload_wanted && !e->reloading && e->phase == PH_RUNNING && e->locked)
 		restore_reload(e);
-	b = e->next;
+	b = pending_pick(e);
 	if (!batch_has_rows(b)) {
 		/* Nothing to store: what is queued may go at once. */
 		for (i = 0; i < b->pubs.n; i++)
@@ -854,16 +857,16 @@ engine_kick(struct engine *e)
 		if (e->mqtt && b->inbound)
 			mqtt_committed(e->mqtt, b->inbound);
 		batch_committed(b, true);
-		if (b->pubs.n || b->inbound) {
+		if (b->pubs.n || b->inbound || b != e->next) {
+			pending_detach(e, b);
 			batch_free(b);
-			e->next = batch_new();
 		}
 		e->progress_at = now_mono();
 		return;
 	}
 	if (spool_usable(e)) {
 		e->flight = b;
-		e->next = batch_new();
+		pending_detach(e, b);
 		route_update_hold(e);
 		spool_batch(e);
 		return;
@@ -871,9 +874,38 @@ engine_kick(struct engine *e)
 	if (!db_idle(e->db))
 		return;
 	e->flight = b;
-	e->next = batch_new();
+	pending_detach(e, b);
 	route_update_hold(e);
 	batch_send(e);
+}
+
+/* The batch to write next: next while it has rows (alarms, replies, the
+ * core's rows, operators' actions), else the oldest bulk batch. */
+static struct batch *
+pending_pick(struct engine *e)
+{
+	if (batch_has_rows(e->next) || e->nbulk == 0)
+		return e->next;
+	return e->bulk[0];
+}
+
+/* Takes b (from pending_pick) out of the waiting batches. */
+static void
+pending_detach(struct engine *e, struct batch *b)
+{
+	if (b == e->next) {
+		e->next = batch_new();
+		return;
+	}
+	e->bulk_inbound -= b->inbound;
+	e->nbulk--;
+	memmove(&e->bulk[0], &e->bulk[1], e->nbulk * sizeof(*e->bulk));
+}
+
+bool
+engine_pending(const struct engine *e)
+{
+	return batch_has_rows(e->next) || e->nbulk > 0;
 }
 
 /* Tries the load, the lock or the failed batch again after secs; a lost

@@ -340,7 +340,7 @@ persistence_location $dir/mq/
 autosave_interval 30
 max_queued_messages 1000000
 max_queued_bytes 0
-max_inflight_messages 1000
+max_inflight_messages 0
 set_tcp_nodelay true
 log_dest file $dir/mq/mosquitto.log
 log_type error
