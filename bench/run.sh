@@ -17,6 +17,10 @@
 #                  among heartbeats at BENCH_SOS_RATE ev/s (default 1000);
 #                  p50, p99, max (goal p99 20 ms, contract 50 ms), beside
 #                  the broker alone delivering the same SOS (the ceiling)
+#   BENCH_STORM    the storm (bench/storm.sh): 50,000 heartbeats queued at
+#                  the broker while carewatchd is down, an SOS in the
+#                  middle; reconnect to offer (goal 500 ms, contract 1 s),
+#                  BENCH_STORM_ROUNDS rounds (default 3)
 #   BENCH_NEAREST  nearest available responder among 100,000 clustered in
 #                  200 towns, through the daemon's index (cw-nearest):
 #                  median and p99 of 100,000 queries (goal 20 us, contract
@@ -468,6 +472,22 @@ part_sos() {
 	row sos_background_rate "$bg" ev/s "achieved, of $rate asked" "$(ratio_of "$bg" "$rate")" -
 }
 
+# --- the storm (BENCH_STORM) ------------------------------------------------
+
+part_storm() {
+	local out med mx all
+	say "storm: bench/storm.sh, 50,000 queued events with an SOS in the middle, ${BENCH_STORM_ROUNDS:-3} rounds"
+	out=$(top_builddir=$top_builddir "$top_srcdir/bench/storm.sh") || die "bench/storm.sh failed"
+	echo "$out"
+	med=$(grep '^{' <<<"$out" | python3 -c 'import json, statistics, sys; print(statistics.median(json.loads(l)["reconnect_to_offer_ms"] for l in sys.stdin))')
+	mx=$(grep '^{' <<<"$out" | python3 -c 'import json, sys; print(max(json.loads(l)["reconnect_to_offer_ms"] for l in sys.stdin))')
+	all=$(grep '^{' <<<"$out" | python3 -c 'import json, statistics, sys; print(statistics.median(json.loads(l)["start_to_all_stored_ms"] for l in sys.stdin))')
+	row storm_sos_offer_ms "$med" ms "median, reconnect to offer, over goal 500 ms; contract 1000 ms" \
+		"$(ratio_of "$med" 500)" "$(verdict_le "$med" 500 1000)"
+	row storm_sos_offer_max_ms "$mx" ms "worst round, over goal 500 ms" "$(ratio_of "$mx" 500)" -
+	row storm_all_stored_ms "$all" ms "median, start to all 50,001 stored" "" -
+}
+
 # --- the nearest responder (BENCH_NEAREST) --------------------------------
 
 part_nearest() {
@@ -558,6 +578,7 @@ part_province() {
 
 part ingest && part_ingest
 part sos && part_sos
+part storm && part_storm
 part nearest && part_nearest
 part restart && part_restart
 part memory && part_memory

@@ -17,6 +17,8 @@ sample=$top_srcdir/sql/sample
 carewatchd=$top_builddir/daemon/carewatchd
 carewatch=$top_builddir/cli/carewatch
 
+# servers of its own, also when make bench (which has its own) runs it
+while read -r v; do unset "$v"; done < <(compgen -e | grep '^CW_')
 # shellcheck source=tests/lib/servers.sh
 . "$top_srcdir/tests/lib/servers.sh"
 work=$(mktemp -d "${TMPDIR:-/tmp}/cw-storm.XXXXXX")

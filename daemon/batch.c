@@ -120,6 +120,38 @@ batch_add(struct batch *b, enum q_kind q, json_t *row)
 	json_array_append_new(b->rows[q], row);
 }
 
+/* Moves what src carries into dst: rows, events, messages and its count of
+ * broker messages. Only for a src of plain rows (a bulk batch: no keyed
+ * rows, no commit callbacks); refused (false, nothing moved) when an event
+ * of src is in dst too, since one statement may not touch a row twice. */
+bool
+batch_merge(struct batch *dst, struct batch *src)
+{
+	size_t i;
+	int q;
+
+	if (src->rowkeys.len > 0 || src->on_commit.n > 0 || src->replay)
+		return false;
+	for (i = 0; i < src->evs.n; i++)
+		if (hmap_get(&dst->evkeys, src->evs.v[i].key) != NULL)
+			return false;
+	for (q = 0; q < Q__COUNT; q++) {
+		json_array_extend(dst->rows[q], src->rows[q]);
+		json_array_clear(src->rows[q]);
+	}
+	for (i = 0; i < src->evs.n; i++) {
+		VEC_PUSH(dst->evs, src->evs.v[i]);
+		hmap_put(&dst->evkeys, src->evs.v[i].key, (void *)(uintptr_t)dst->evs.n);
+	}
+	src->evs.n = 0;
+	for (i = 0; i < src->pubs.n; i++)
+		VEC_PUSH(dst->pubs, src->pubs.v[i]);
+	src->pubs.n = 0;
+	dst->inbound += src->inbound;
+	src->inbound = 0;
+	return true;
+}
+
 /* Adds row to statement q, or replaces the row added earlier under the same
  * key: the last state of a row is the one written. */
 void

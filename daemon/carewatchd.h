@@ -165,6 +165,7 @@ struct engine {
 struct batch *batch_new(void);
 void batch_free(struct batch *b);
 bool batch_has_rows(const struct batch *b);
+bool batch_merge(struct batch *dst, struct batch *src);
 void batch_add(struct batch *b, enum q_kind q, json_t *row);
 void batch_keyed(struct batch *b, enum q_kind q, const char *key, json_t *row);
 void batch_pub(struct batch *b, struct pub *p);

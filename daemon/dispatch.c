@@ -205,11 +205,22 @@ dindex_free(struct dindex *ix)
 	free(ix);
 }
 
+/* The best so far of one search. */
+struct dbest {
+	struct responder *r;
+	double d;	/* metres */
+	double hav;	/* geo_hav of d: compared first (no atan2) */
+	double cos_lat; /* of the searched point */
+};
+
 /* Considers every entry of cell (x, y) that counts now against the best so
- * far: a live entry while its fix is fresh, else the home entry. */
+ * far: a live entry while its fix is fresh, else the home entry. Entries
+ * farther north or south than the best are skipped on their latitude
+ * alone, the rest compared by their haversine; metres are computed only
+ * for one that may become the best. */
 static void
 dindex_scan_cell(const struct dindex *ix, int x, int y, double lat, double lon,
-		 dindex_ok_fn ok, void *arg, struct responder **best, double *best_d)
+		 dindex_ok_fn ok, void *arg, struct dbest *b)
 {
 	const struct dcell *cl = &ix->cells[(size_t)y * (size_t)ix->ncx + (size_t)x];
 	uint32_t i;
@@ -217,15 +228,23 @@ dindex_scan_cell(const struct dindex *ix, int x, int y, double lat, double lon,
 	for (i = 0; i < cl->n; i++) {
 		const struct dentry *e = cl->v[i];
 		struct responder *r = e->r;
-		double d;
+		double rlat, rlon, h, d;
 
 		if (e->live != responder_live(r, ix->fresh_after))
 			continue;
-		d = e->live ? geo_distance_m(lat, lon, r->live_lat, r->live_lon)
-			    : geo_distance_m(lat, lon, r->lat, r->lon);
-		if (d < *best_d && ok(r, d, arg)) {
-			*best = r;
-			*best_d = d;
+		rlat = e->live ? r->live_lat : r->lat;
+		rlon = e->live ? r->live_lon : r->lon;
+		/* a centimetre of slack for rounding */
+		if (fabs(rlat - lat) * GEO_M_PER_DEG_LAT > b->d + 0.01)
+			continue;
+		h = geo_hav(lat, lon, rlat, rlon, b->cos_lat);
+		if (h >= b->hav)
+			continue;
+		d = geo_hav_m(h);
+		if (ok(r, d, arg)) {
+			b->r = r;
+			b->d = d;
+			b->hav = h;
 		}
 	}
 }
@@ -234,8 +253,7 @@ struct responder *
 dindex_nearest(const struct dindex *ix, double lat, double lon, dindex_ok_fn ok,
 	       void *arg, double *dist_m)
 {
-	struct responder *best = NULL;
-	double best_d = INFINITY;
+	struct dbest b = {NULL, INFINITY, INFINITY, cos(lat * M_PI / 180)};
 	int cx, cy, k, kmax, x, y;
 	uint32_t c;
 
@@ -247,7 +265,7 @@ dindex_nearest(const struct dindex *ix, double lat, double lon, dindex_ok_fn ok,
 	kmax = ix->ncx > ix->ncy ? ix->ncx : ix->ncy;
 	for (k = 0; k <= kmax; k++) {
 		/* Everything in ring k is at least (k - 1) cells away. */
-		if (best != NULL && best_d <= (k - 1) * ix->cell_m)
+		if (b.r != NULL && b.d <= (k - 1) * ix->cell_m)
 			break;
 		for (y = cy - k; y <= cy + k; y++) {
 			if (y < 0 || y >= ix->ncy)
@@ -256,18 +274,18 @@ dindex_nearest(const struct dindex *ix, double lat, double lon, dindex_ok_fn ok,
 				for (x = cx - k; x <= cx + k; x++)
 					if (x >= 0 && x < ix->ncx)
 						dindex_scan_cell(ix, x, y, lat, lon, ok,
-								 arg, &best, &best_d);
+								 arg, &b);
 			} else {
 				if (cx - k >= 0)
 					dindex_scan_cell(ix, cx - k, y, lat, lon, ok, arg,
-							 &best, &best_d);
+							 &b);
 				if (k > 0 && cx + k < ix->ncx)
 					dindex_scan_cell(ix, cx + k, y, lat, lon, ok, arg,
-							 &best, &best_d);
+							 &b);
 			}
 		}
 	}
-	if (best && dist_m)
-		*dist_m = best_d;
-	return best;
+	if (b.r && dist_m)
+		*dist_m = b.d;
+	return b.r;
 }

@@ -9,6 +9,7 @@
 #include "check_run.h"
 #include "carewatchd.h"
 #include "store.h"
+#include "util.h"
 
 static struct batch *b;
 
@@ -45,6 +46,56 @@ START_TEST(status_last_wins)
 	ck_assert(json_is_true(json_object_get(json_array_get(rows, 0), "o")));
 	ck_assert(json_is_false(json_object_get(json_array_get(rows, 1), "o")));
 	json_decref(rows);
+}
+END_TEST
+
+/* Adds event id of device D9 to batch x as route.c does (row, pending
+ * event, key). */
+static void
+add_event(struct batch *x, const char *id)
+{
+	struct pend_ev pe;
+	char key[64];
+
+	memset(&pe, 0, sizeof(pe));
+	snprintf(key, sizeof(key), "D9/%s", id);
+	pe.key = strdup(key);
+	json_array_append_new(x->rows[Q_EVENTS], json_pack("{s:s}", "e", id));
+	VEC_PUSH(x->evs, pe);
+	hmap_put(&x->evkeys, pe.key, (void *)(uintptr_t)x->evs.n);
+	x->inbound++;
+}
+
+/* A bulk batch of heartbeats rides along with next: rows after next's,
+ * events findable by key, the broker messages counted once, src empty. An
+ * event both carry, or a keyed row in src, refuses the merge untouched. */
+START_TEST(merge_moves_everything_once)
+{
+	struct batch *bulk = batch_new(), *bulk2 = batch_new(), *keyed = batch_new();
+
+	add_event(b, "sos-1");
+	add_event(bulk, "hb-1");
+	add_event(bulk, "hb-2");
+	ck_assert(batch_merge(b, bulk));
+	ck_assert_uint_eq(json_array_size(b->rows[Q_EVENTS]), 3);
+	ck_assert_str_eq(
+	    json_string_value(json_object_get(json_array_get(b->rows[Q_EVENTS], 0), "e")),
+	    "sos-1");
+	ck_assert_uint_eq(b->evs.n, 3);
+	ck_assert_uint_eq((uintptr_t)hmap_get(&b->evkeys, "D9/hb-2"), 3);
+	ck_assert_uint_eq(b->inbound, 3);
+	ck_assert(!batch_has_rows(bulk));
+	ck_assert_uint_eq(bulk->evs.n, 0);
+	ck_assert_uint_eq(bulk->inbound, 0);
+	add_event(bulk2, "hb-2");
+	ck_assert(!batch_merge(b, bulk2));
+	ck_assert_uint_eq(bulk2->inbound, 1);
+	ck_assert_uint_eq(json_array_size(b->rows[Q_EVENTS]), 3);
+	batch_keyed(keyed, Q_STATUS, "sD9", store_status_row("D9", true, 1));
+	ck_assert(!batch_merge(b, keyed));
+	batch_free(bulk);
+	batch_free(bulk2);
+	batch_free(keyed);
 }
 END_TEST
 
@@ -146,6 +197,7 @@ batch_suite(void)
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, status_last_wins);
+	tcase_add_test(tc, merge_moves_everything_once);
 	tcase_add_test(tc, statements_in_order);
 	tcase_add_test(tc, commit_callbacks_once);
 	tcase_add_test(tc, offer_upsert_writes_deadline);

@@ -149,7 +149,9 @@ jfield() { # python-expression-on-j
 # carewatch_daemon and nothing else (least privilege); the CLI, as an
 # operator's shell would, as the owner (PGUSER, the conninfo naming no user).
 daemon_start() {
-	env PGUSER=cw_daemon ${DAEMON_ENV:-} "$CWD_BIN" -c "$CONF" >>"$SDIR/daemon.log" 2>&1 &
+	# 7>&-: not the write end of lock_events' pipe, whose reader must see
+	# its end when the lock is let go
+	env PGUSER=cw_daemon ${DAEMON_ENV:-} "$CWD_BIN" -c "$CONF" >>"$SDIR/daemon.log" 2>&1 7>&- &
 	DAEMON_PID=$!
 	local start_lines
 	start_lines=$1
@@ -761,6 +763,42 @@ db_tls_checks() { # dir
 	note "refused: $(grep -m1 -o 'server certificate[^"]*' "$SDIR/daemon.log")"
 	expect_eq 1 "$(grep -c 'event=db_up' "$SDIR/daemon.log" | awk '{ print ($1 >= 2) ? 1 : 0 }')" "sessions before the rename (writer and reader)" || return 1
 	[[ $(tail -n 5 "$SDIR/daemon.log" | grep -c 'event=db_up') == 0 ]] || die "connected to other.cw.test" || return 1
+}
+
+# --- a backlog: alarms first (issue 10) ---------------------------------------
+
+# 3,000 heartbeats, an SOS, 3,000 more queue at the broker while the daemon
+# is down. It comes back with the events table locked, so nothing commits
+# while it reads the backlog; once it has read the SOS the lock goes. The
+# SOS must be stored before the heartbeats read ahead of it (at most the
+# one batch already sent precedes it), offered, and every PUBACK must
+# follow its commit: nothing acknowledged is missing.
+s_backlog_alarm_first() {
+	local hb sos before
+	EXTRA_INI=$'[daemon]\nflood_rate = 0' scenario_begin backlog || return 1
+	daemon_kill TERM
+	hb() { # from to
+		seq "$1" "$2" | sed 's/.*/{"id":"hb-&","type":"heartbeat"}/' |
+			mosquitto_pub -h 127.0.0.1 -p "$CW_MQ_PORT" -q 1 -t "$P/dev/D3/event" -l
+	}
+	hb 1 3000
+	pub dev/D1/event '{"id":"e-backlog","type":"sos"}'
+	hb 3001 6000
+	lock_events || return 1
+	daemon_start "$(grep -c 'event=ready' "$SDIR/daemon.log")" || return 1
+	wait_until 20 "the daemon to read the SOS behind 3,000 heartbeats" \
+		grep -q 'event=alarm device=D1 id="e-backlog"' "$SDIR/daemon.log" || return 1
+	unlock_events
+	wait_msg 20 dispatch/V1 '"offer":1' || return 1
+	wait_sql 60 "SELECT count(*) FROM events WHERE event_id LIKE 'hb-%'" 6000 || return 1
+	before=$(sql "SELECT count(*) FROM events WHERE event_id LIKE 'hb-%' AND seq < (SELECT seq FROM events WHERE event_id = 'e-backlog')")
+	note "heartbeats stored before the SOS: $before of the 3,000 queued before it"
+	[[ $before -le ${CW_BATCH_MAX:-1000} ]] || die "the SOS waited behind $before heartbeats" || return 1
+	expect_eq 1 "$(sql "SELECT count(*) FROM incidents")" "incidents" || return 1
+	# every event acknowledged (PUBACKs): a subscriber of a fresh session
+	# sees no redelivery pending, and the daemon's log has no stall
+	grep -q 'event=stalled' "$SDIR/daemon.log" && die "stalled" && return 1
+	return 0
 }
 
 # --- the database-outage spool (issue 9) -------------------------------------
@@ -1970,6 +2008,7 @@ run "a row PostgreSQL rejects is dead-lettered, the rest committed" s_batch_row_
 run "wall-clock steps of +1 h and -2 h keep offer windows and supervision" s_clock_step
 run "names looked up on the loop: HTTP answers while DNS is silent, then connects" s_dns_lookup
 run "sslmode=verify-full on a looked-up name: TLS to PostgreSQL, another name refused" s_db_tls
+run "a backlog of 6,000 heartbeats: the SOS in the middle is stored and offered first" s_backlog_alarm_first
 run "zigbee2mqtt: smoke edges, a repeat, a clear, kill -9 and restart" s_z2m_smoke_edges
 run "zigbee2mqtt: redelivery after kill -9 stored once" s_z2m_redelivery
 run "zigbee2mqtt: unknown names, bridge tree, availability, ticket, SOS, door" s_z2m_topics
