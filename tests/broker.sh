@@ -136,12 +136,8 @@ setup() {
 	TLS_PORT=$(cw_free_port "$CW_PGPORT" "$CW_MQ_PORT" "$PLAIN_PORT") || return 1
 	WRONG_PORT=$(cw_free_port "$CW_PGPORT" "$CW_MQ_PORT" "$PLAIN_PORT" "$TLS_PORT") || return 1
 	# the broker's name, known to this name server only
-	echo answer >"$WORK/dns.mode"
-	python3 "$top_srcdir/tests/fakedns.py" "$WORK/dns.mode" "$WORK/dns.log" \
-		broker.cw.test=127.0.0.1 &
-	DNS_PID=$!
-	wait_until 5 "the name server" grep -q '^ready ' "$WORK/dns.log" || return 1
-	printf 'nameserver 127.0.0.1:%s\n' "$(awk '/^ready / { print $2; exit }' "$WORK/dns.log")" >"$WORK/resolv.conf"
+	cw_fakedns "$WORK/dns" answer broker.cw.test=127.0.0.1 || return 1
+	DNS_PID=$CW_DNS_PID
 	head -c 18 /dev/urandom | base64 | tr '+/' '-_' >"$WORK/daemon.pw"
 	chmod 600 "$WORK/daemon.pw"
 	cat >"$CONF" <<INI
@@ -162,7 +158,7 @@ id_key_file = $WORK/key
 [http]
 listen = off
 [daemon]
-resolv_conf = $WORK/resolv.conf
+resolv_conf = $WORK/dns/resolv.conf
 INI
 	mkdir -p "$WORK/spool"
 	chmod 700 "$WORK/spool"

@@ -675,16 +675,9 @@ s_clock_step() {
 # While it is silent the daemon keeps serving HTTP promptly (the lookups do
 # not block its loop); once it answers, the daemon connects and dispatches.
 s_dns_lookup() {
-	local ns=$WORK/dns-$SEQ port i t worst=0 n=0
-	mkdir -p "$ns"
-	echo drop >"$ns/mode"
-	: >"$ns/queries"
-	python3 "$top_srcdir/tests/fakedns.py" "$ns/mode" "$ns/queries" \
-		broker.cw.test=127.0.0.1 db.cw.test=127.0.0.1 &
-	DNS_PID=$!
-	wait_until 5 "the name server" grep -q '^ready ' "$ns/queries" || return 1
-	port=$(awk '/^ready / { print $2; exit }' "$ns/queries")
-	printf 'nameserver 127.0.0.1:%s\noptions timeout:1 attempts:100\n' "$port" >"$ns/resolv.conf"
+	local ns=$WORK/dns-$SEQ i t worst=0 n=0
+	cw_fakedns "$ns" drop broker.cw.test=127.0.0.1 db.cw.test=127.0.0.1 || return 1
+	DNS_PID=$CW_DNS_PID
 	MQ_HOST=broker.cw.test PG_HOST=db.cw.test NO_START=1 \
 		EXTRA_INI=$'[daemon]\nresolv_conf = '"$ns/resolv.conf" scenario_begin dns || return 1
 	env PGUSER=cw_daemon "$CWD_BIN" -c "$CONF" >>"$SDIR/daemon.log" 2>&1 &
@@ -738,16 +731,10 @@ s_db_tls() {
 pg_ssl_on() { [[ $(cw_psql -tA -c "SHOW ssl") == on ]]; }
 
 db_tls_checks() { # dir
-	local ns=$1 port
+	local ns=$1
 	wait_until 5 "PostgreSQL to take TLS" pg_ssl_on || return 1
-	echo answer >"$ns/mode"
-	: >"$ns/queries"
-	python3 "$top_srcdir/tests/fakedns.py" "$ns/mode" "$ns/queries" \
-		db.cw.test=127.0.0.1 other.cw.test=127.0.0.1 &
-	DNS_PID=$!
-	wait_until 5 "the name server" grep -q '^ready ' "$ns/queries" || return 1
-	port=$(awk '/^ready / { print $2; exit }' "$ns/queries")
-	printf 'nameserver 127.0.0.1:%s\n' "$port" >"$ns/resolv.conf"
+	cw_fakedns "$ns" answer db.cw.test=127.0.0.1 other.cw.test=127.0.0.1 || return 1
+	DNS_PID=$CW_DNS_PID
 	PG_HOST=db.cw.test PG_EXTRA="sslmode=verify-full sslrootcert=$ns/ca.crt" \
 		EXTRA_INI=$'[daemon]\nresolv_conf = '"$ns/resolv.conf" scenario_begin dbtls || return 1
 	expect_eq "t" "$(sql "SELECT bool_and(s.ssl) AND count(*) >= 1 FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE a.application_name = 'carewatchd' AND a.datname = '$DB'")" \

@@ -104,6 +104,30 @@ _cw_port_open() {
 # Prints a port on 127.0.0.1 that nothing listens on. Ports come from
 # 20000-29999, below Linux's ephemeral range, so no outgoing connection
 # holds them; pass ports to avoid as arguments.
+# Starts tests/fakedns.py in dir (made if missing), mode drop or answer,
+# answering A records for the name=ipv4 pairs given: dir/mode switches it,
+# dir/queries is its log, dir/resolv.conf is for [daemon] resolv_conf. Sets
+# CW_DNS_PID (the caller stops it). Waits at most 5 s for it to be ready.
+cw_fakedns() { # dir mode name=ip...
+	local dir=$1 mode=$2 i port=
+	shift 2
+	mkdir -p "$dir"
+	echo "$mode" >"$dir/mode"
+	: >"$dir/queries"
+	python3 "$top_srcdir/tests/fakedns.py" "$dir/mode" "$dir/queries" "$@" 7>&- &
+	CW_DNS_PID=$!
+	for ((i = 0; i < 50; i++)); do
+		port=$(awk '/^ready / { print $2; exit }' "$dir/queries")
+		[[ -n $port ]] && break
+		sleep 0.1
+	done
+	[[ -n $port ]] || {
+		_cw_say "tests/fakedns.py did not start"
+		return 1
+	}
+	printf 'nameserver 127.0.0.1:%s\noptions timeout:1 attempts:100\n' "$port" >"$dir/resolv.conf"
+}
+
 cw_free_port() {
 	local i p skip taken
 	for ((i = 0; i < 200; i++)); do
