@@ -218,6 +218,10 @@ void publish_now(struct engine *e, struct pub *p);
 void outbox_flush(struct engine *e);
 void retry_later(struct engine *e, double secs);
 void writer_free(struct engine *e);
+/* Notes an event key the core has run on (this process or, restored at
+ * start, an earlier one): a copy of it arriving while the database is
+ * down is not run again. */
+void writer_recent_add(struct engine *e, const char *key);
 
 /* timers.c */
 extern struct engine *timers_engine;

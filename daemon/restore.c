@@ -144,11 +144,24 @@ restore_incidents(struct engine *e, PGresult *ri, PGresult *ro)
 	free(list);
 }
 
+/* The event keys earlier processes ran the core on (SQL_LOAD_RECENT, newest
+ * first): noted oldest first, so that the newest stay longest. */
+static void
+restore_recent(struct engine *e, PGresult *r)
+{
+	int i;
+
+	for (i = PQntuples(r) - 1; i >= 0; i--)
+		writer_recent_add(e, PQgetvalue(r, i, 0));
+	log_info("event=recent_loaded keys=%d", PQntuples(r));
+}
+
 /* Runs the core on events stored but not handled before the last stop,
  * as of when they were received. */
 static size_t
 replay_unhandled(struct engine *e, PGresult *r)
 {
+	char key[2 * ID_MAX + 2];
 	size_t n = 0;
 	int i;
 
@@ -164,6 +177,9 @@ replay_unhandled(struct engine *e, PGresult *r)
 			h.incident_id = incident_on_event(&e->w, d, &ev, engine_now(e));
 		str_copy(h.event_id, ev.id, sizeof(h.event_id));
 		VEC_PUSH(e->w.fx.handled, h);
+		/* run here, by this process: a copy must not run it again */
+		snprintf(key, sizeof(key), "%s/%s", h.device_id, ev.id);
+		writer_recent_add(e, key);
 		n++;
 	}
 	engine_drain(e);
@@ -192,6 +208,7 @@ load_done_cb(void *arg, bool ok, bool lost, PGresult **res, int n, const char *e
 	restore_incidents(e, res[5], res[6]);
 	silence_load(e, res[9]);
 	z2m_load_states(e, res[10]);
+	restore_recent(e, res[11]);
 	if (e->phase == PH_STOPPING) {
 		engine_kick(e);
 		return;
@@ -219,18 +236,19 @@ restore_load(struct engine *e)
 	    &SQL_LOAD_ELDERS,	  &SQL_LOAD_DEVICES,   &SQL_LOAD_STATIONS,
 	    &SQL_LOAD_VOLUNTEERS, &SQL_LOAD_INCIDENTS, &SQL_LOAD_OFFERS,
 	    &SQL_LOAD_MAXID,	  &SQL_LOAD_UNHANDLED, &SQL_LOAD_SEEN,
-	    &SQL_LOAD_Z2M,
+	    &SQL_LOAD_Z2M,	  &SQL_LOAD_RECENT,
 	};
-	struct db_query q[12];
+	enum { NSQL = sizeof(sql) / sizeof(sql[0]) };
+	struct db_query q[NSQL + 2];
 	int i;
 
 	memset(q, 0, sizeof(q));
 	q[0].sql = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
-	for (i = 0; i < 10; i++)
+	for (i = 0; i < NSQL; i++)
 		q[i + 1].sql = *sql[i];
-	q[11].sql = "COMMIT";
+	q[NSQL + 1].sql = "COMMIT";
 	e->phase = PH_LOADING;
-	if (db_run(e->db, q, 12, load_done_cb, e) < 0)
+	if (db_run(e->db, q, NSQL + 2, load_done_cb, e) < 0)
 		e->phase = PH_INIT;
 }
 

@@ -190,6 +190,16 @@ const char *const SQL_LOAD_OFFERS =
 
 const char *const SQL_LOAD_MAXID = "SELECT coalesce(max(id), 999) FROM incidents";
 
+/* The keys of the events behind the latest incidents, newest first: the
+ * events an earlier process ran the core on. While the database is down a
+ * redelivered copy cannot be found by its insert, so these keys are what
+ * keeps it from opening a second incident. Bounded by the partial index
+ * events_incident and by the ring's size. */
+const char *const SQL_LOAD_RECENT =
+    "SELECT device_id || '/' || event_id FROM events "
+    "WHERE incident_id > (SELECT coalesce(max(id), 0) FROM incidents) - 20000 "
+    "ORDER BY incident_id DESC LIMIT 65536";
+
 const char *const SQL_LOAD_UNHANDLED =
     "SELECT device_id, event_id, type, state, coalesce(extract(epoch from ts), 0), "
     "extract(epoch from received_at), coalesce(battery, -1) "

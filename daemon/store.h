@@ -40,6 +40,7 @@ extern const char *const SQL_LOAD_VOLUNTEERS;
 extern const char *const SQL_LOAD_INCIDENTS;
 extern const char *const SQL_LOAD_OFFERS;
 extern const char *const SQL_LOAD_MAXID;
+extern const char *const SQL_LOAD_RECENT;
 extern const char *const SQL_LOAD_UNHANDLED;
 extern const char *const SQL_LOAD_Z2M;
 

@@ -34,7 +34,7 @@
 #include "store.h"
 #include "util.h"
 
-#define RECENT_MAX 65536 /* event keys processed by this process */
+#define RECENT_MAX 65536 /* event keys processed (SQL_LOAD_RECENT's limit too) */
 
 static struct batch *pending_pick(struct engine *e);
 static void pending_detach(struct engine *e, struct batch *b);
@@ -62,6 +62,13 @@ recent_add(struct engine *e, const char *key)
 	e->ring[e->ring_pos] = k;
 	e->ring_pos = (e->ring_pos + 1) % RECENT_MAX;
 	hmap_put(&e->recent, k, k);
+}
+
+void
+writer_recent_add(struct engine *e, const char *key)
+{
+	if (!recent_has(e, key))
+		recent_add(e, key);
 }
 
 /* Frees the keys of processed events (engine_free). */

@@ -194,7 +194,10 @@ for _ in range($KILLS): print('%.2f' % r.uniform(0.05, 1.5))")
 	wait_until 300 "every event acknowledged" grep -q 'events acknowledged after' "$WORK/gen.out" || return 1
 	t1=$(date +%s.%N)
 	# the last offers still need their answers: the generator goes on
-	wait_until 120 "every incident resolved" all_resolved || return 1
+	wait_until 120 "every incident resolved" all_resolved || {
+		unresolved_report
+		return 1
+	}
 	wait_until 30 "the spool written back" spool_empty || return 1
 	kill -TERM "$GEN_PID"
 	wait_until 10 "the load generator to stop" gone "$GEN_PID" || return 1
@@ -208,6 +211,21 @@ for _ in range($KILLS): print('%.2f' % r.uniform(0.05, 1.5))")
 
 all_resolved() {
 	[[ $(sql "SELECT count(*) FILTER (WHERE state <> 'resolved') || '/' || count(*) FROM incidents WHERE kind = 'alarm'") == 0/200 ]]
+}
+
+# What an unresolved incident was doing: its row, its offers, the answers
+# stored, and the daemon's log lines about it.
+unresolved_report() {
+	local id
+	note "alarm incidents not resolved / all: $(sql "SELECT count(*) FILTER (WHERE state <> 'resolved') || '/' || count(*) FROM incidents WHERE kind = 'alarm'")"
+	note "SOS events without an incident: $(sql "SELECT string_agg(device_id || '/' || event_id || ' handled=' || handled, ', ') FROM events WHERE event_id LIKE 's-%' AND incident_id IS NULL")"
+	for id in $(sql "SELECT id FROM incidents WHERE kind = 'alarm' AND state <> 'resolved' ORDER BY id LIMIT 5"); do
+		note "incident $id: $(sql "SELECT row_to_json(i)::text FROM incidents i WHERE id = $id")"
+		note "  offers: $(sql "SELECT string_agg(row_to_json(o)::text, ' ') FROM offers o WHERE incident_id = $id")"
+		note "  replies: $(sql "SELECT string_agg(row_to_json(r)::text, ' ') FROM replies r WHERE incident_id = $id")"
+		note "  history: $(sql "SELECT string_agg(row_to_json(h)::text, ' ') FROM incident_history h WHERE incident_id = $id")"
+		note "  log: $(grep -E "incident=$id( |\$)" "$LOG" | tail -n 12 | tr '\n' '|')"
+	done
 }
 
 spool_empty() { [[ $(stat -c %s "$WORK/spool/spool.journal" 2>/dev/null || echo 0) == 0 ]]; }
