@@ -19,7 +19,7 @@ const char *const SQL_INSERT_EVENTS =
     "lat, "
     "lon, data, handled) "
     "SELECT d, e, t, s, to_timestamp(ts), to_timestamp(rt), b, la, lo, data::jsonb, h "
-    "FROM jsonb_to_recordset($1::jsonb) AS x(d text, e text, t text, s text, "
+    "FROM json_to_recordset($1::json) AS x(d text, e text, t text, s text, "
     "ts double precision, rt double precision, b smallint, la double precision, "
     "lo double precision, data text, h boolean) "
     "ON CONFLICT (device_id, event_id) DO UPDATE SET handled = events.handled "
@@ -29,19 +29,19 @@ const char *const SQL_INSERT_EVENTS =
 const char *const SQL_INSERT_DEAD =
     "INSERT INTO dead_letters (topic, reason, payload, received_at, rkey) "
     "SELECT t, r, decode(p, 'base64'), to_timestamp(rt), k "
-    "FROM jsonb_to_recordset($1::jsonb) AS x(t text, r text, p text, rt double "
+    "FROM json_to_recordset($1::json) AS x(t text, r text, p text, rt double "
     "precision, k text) ON CONFLICT (rkey) DO NOTHING";
 
 const char *const SQL_INSERT_REPLIES =
     "INSERT INTO replies (responder_id, incident_id, action, outcome, note, received_at, "
     "handled, result, rkey) "
     "SELECT r, i, a, o, n, to_timestamp(rt), true, res, k "
-    "FROM jsonb_to_recordset($1::jsonb) AS x(r text, i bigint, a text, o text, n text, "
+    "FROM json_to_recordset($1::json) AS x(r text, i bigint, a text, o text, n text, "
     "rt double precision, res text, k text) ON CONFLICT (rkey) DO NOTHING";
 
 const char *const SQL_UPDATE_STATUS =
     "UPDATE devices SET online = x.o, last_seen = to_timestamp(x.at) "
-    "FROM jsonb_to_recordset($1::jsonb) AS x(d text, o boolean, at double precision) "
+    "FROM json_to_recordset($1::json) AS x(d text, o boolean, at double precision) "
     "WHERE devices.id = x.d";
 
 /* The latest live position only (no history is kept); an older fix never
@@ -49,7 +49,7 @@ const char *const SQL_UPDATE_STATUS =
 const char *const SQL_UPDATE_POSITIONS =
     "UPDATE volunteers SET live_lat = x.la, live_lon = x.lo, live_at = "
     "to_timestamp(x.at) "
-    "FROM jsonb_to_recordset($1::jsonb) AS x(v text, la double precision, "
+    "FROM json_to_recordset($1::json) AS x(v text, la double precision, "
     "lo double precision, at double precision) "
     "WHERE volunteers.id = x.v AND (volunteers.live_at IS NULL "
     "OR volunteers.live_at <= to_timestamp(x.at))";
@@ -59,7 +59,7 @@ const char *const SQL_UPDATE_POSITIONS =
 const char *const SQL_UPSERT_RATE_LIMITED =
     "INSERT INTO dead_letters (topic, reason, payload, received_at, dropped, window_key) "
     "SELECT t, 'rate_limited', decode(p, 'base64'), to_timestamp(rt), n, k "
-    "FROM jsonb_to_recordset($1::jsonb) AS x(t text, p text, rt double precision, "
+    "FROM json_to_recordset($1::json) AS x(t text, p text, rt double precision, "
     "n integer, k text) "
     "ON CONFLICT (window_key) DO UPDATE SET dropped = dead_letters.dropped + "
     "excluded.dropped";
@@ -76,7 +76,7 @@ const char *const SQL_UPSERT_INCIDENTS =
     "to_timestamp(resolved_at), outcome, resolved_by, to_timestamp(next_offer_at), "
     "alarm_count, acked_by, to_timestamp(acked_at), ack_note, to_timestamp(escalate_at), "
     "now() "
-    "FROM jsonb_to_recordset($1::jsonb) AS x(id bigint, kind text, elder_id text, "
+    "FROM json_to_recordset($1::json) AS x(id bigint, kind text, elder_id text, "
     "area_code text, type text, priority smallint, state text, escalated boolean, "
     "escalated_at double precision, station_id text, responder_id text, alarm_device "
     "text, "
@@ -100,7 +100,7 @@ const char *const SQL_UPSERT_OFFERS =
     "offered_at, deadline, answer, answered_at, forced, manual) "
     "SELECT i, s, r, k, dm, to_timestamp(oa), to_timestamp(dl), a, to_timestamp(aa), f, "
     "m "
-    "FROM jsonb_to_recordset($1::jsonb) AS x(i bigint, s integer, r text, k text, "
+    "FROM json_to_recordset($1::json) AS x(i bigint, s integer, r text, k text, "
     "dm integer, oa double precision, dl double precision, a text, aa double precision, "
     "f boolean, m boolean) "
     "ON CONFLICT (incident_id, seq) DO UPDATE SET answer = excluded.answer, "
@@ -112,7 +112,7 @@ const char *const SQL_INSERT_HISTORY =
     "INSERT INTO incident_history (incident_id, at, what, actor, detail, kind, type, "
     "priority, state, escalated, area_code, elder_id, rkey) "
     "SELECT i, to_timestamp(at), w, a, d, k, t, p, s, x, ar, el, rk "
-    "FROM jsonb_to_recordset($1::jsonb) AS x(i bigint, at double precision, w text, "
+    "FROM json_to_recordset($1::json) AS x(i bigint, at double precision, w text, "
     "a text, d text, k text, t text, p smallint, s text, x boolean, ar text, el text, "
     "rk text) ON CONFLICT (rkey) DO NOTHING "
     "RETURNING " SQL_HISTORY_COLUMNS;
@@ -121,7 +121,7 @@ const char *const SQL_INSERT_AUDIT =
     "INSERT INTO audit_log (at, actor, role, source, peer, action, incident_id, body, "
     "status, result, rkey) "
     "SELECT to_timestamp(at), a, r, s, p, w, i, b, c, x, k "
-    "FROM jsonb_to_recordset($1::jsonb) AS x(at double precision, a text, r text, "
+    "FROM json_to_recordset($1::json) AS x(at double precision, a text, r text, "
     "s text, p text, w text, i bigint, b text, c smallint, x text, k text) "
     "ON CONFLICT (rkey) DO NOTHING";
 
@@ -130,21 +130,21 @@ const char *const SQL_INSERT_AUDIT =
 const char *const SQL_UPSERT_Z2M =
     "INSERT INTO z2m_state (device_id, field, value, seq, updated_at) "
     "SELECT d, f, v, s, to_timestamp(at) "
-    "FROM jsonb_to_recordset($1::jsonb) AS x(d text, f text, v smallint, s bigint, "
+    "FROM json_to_recordset($1::json) AS x(d text, f text, v smallint, s bigint, "
     "at double precision) "
     "ON CONFLICT (device_id, field) DO UPDATE SET value = excluded.value, "
     "seq = excluded.seq, updated_at = excluded.updated_at";
 
 const char *const SQL_MARK_HANDLED =
     "UPDATE events SET handled = true, incident_id = x.i "
-    "FROM jsonb_to_recordset($1::jsonb) AS x(d text, e text, i bigint) "
+    "FROM json_to_recordset($1::json) AS x(d text, e text, i bigint) "
     "WHERE events.device_id = x.d AND events.event_id = x.e";
 
 const char *const SQL_INSERT_VISITS =
     "INSERT INTO visits (id, elder_id, responder_id, at, kind, in_person, note, "
     "incident_id) "
     "SELECT id, el, r, to_timestamp(at), k, ip, n, i "
-    "FROM jsonb_to_recordset($1::jsonb) AS x(id text, el text, r text, "
+    "FROM json_to_recordset($1::json) AS x(id text, el text, r text, "
     "at double precision, k text, ip boolean, n text, i bigint) "
     "ON CONFLICT (id) DO NOTHING";
 

@@ -44,7 +44,7 @@ extern const char *const SQL_LOAD_RECENT;
 extern const char *const SQL_LOAD_UNHANDLED;
 extern const char *const SQL_LOAD_Z2M;
 
-/* Row builders: each returns a new JSON object for one jsonb_to_recordset row. */
+/* Row builders: each returns a new JSON object for one json_to_recordset row. */
 json_t *store_event_row(const char *device_id, const struct devevent *ev, double received,
 			bool handled);
 json_t *store_dead_row(const char *topic, const char *reason, const void *payload,
