@@ -6,11 +6,19 @@
  *   ingest: the whole pipeline. N QoS 1 device events go to
  *           {prefix}/dev/{id}/event; a running carewatchd stores them; the
  *           rate is N over first publish to the moment PostgreSQL holds all.
+ *           With --rate R the events are paced at R a second instead, each
+ *           device in turn (a province's heartbeats: every device once per
+ *           ndevices / R seconds).
+ *   --cpu NAME=PID reports the CPU the process PID and its children used,
+ *           from the first publish to the last receipt (echo) or to all
+ *           stored (ingest), as a share of one core and in microseconds a
+ *           message.
  *
  * Both clients run in this one thread over poll(), so the figures measure the
  * broker (and the daemon), not our own locking. */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -43,10 +51,12 @@
 #define LOAD_DRAIN_S	  5.0  /* echo: all acknowledged, nothing arrives */
 #define LOAD_CONNECT_S	  10.0
 #define LOAD_DB_POLL_NS	  50000000L /* 50 ms between count queries */
+#define LOAD_PROBE_NS	  10000000L /* 10 ms between looks for the last event */
 #define LOAD_PROGRESS_S	  5.0
 #define LOAD_ALARM_SHARE  0.05
 #define LOAD_ECHO_DEVICES 1000
 #define LOAD_TZ_OFFSET	  (8 * 3600)
+#define LOAD_CPU_MAX	  8
 
 struct load_device {
 	char id[LOAD_ID_MAX + 1];
@@ -65,6 +75,14 @@ struct load {
 	const char *prefix;
 	int window;
 	double timeout;
+	double rate;	    /* events a second; 0: as fast as the window allows */
+	double alarm_share; /* of the events of devices that can raise one */
+	struct {
+		const char *name;
+		int pid;
+		double start; /* CPU seconds when publishing began */
+	} cpu[LOAD_CPU_MAX];
+	int ncpu;
 	char runid[17];
 
 	struct load_device *devices;
@@ -72,6 +90,7 @@ struct load {
 	char id_prefix[40]; /* "load-<runid>-" */
 	size_t id_prefix_len;
 	char sub_topic[LOAD_TOPIC_MAX];
+	char last_dev[LOAD_ID_MAX + 1]; /* the device of the last message */
 	uint64_t rng;
 
 	struct mosquitto *pub, *sub;
@@ -217,14 +236,17 @@ load_message(struct load *l, unsigned long n, char *topic, size_t tlen, char *pa
 	     size_t plen)
 {
 	char ts[64];
-	const struct load_device *d = &l->devices[xorshift_next(&l->rng) % l->ndevices];
+	const struct load_device *d =
+	    &l->devices[l->rate > 0 ? n % l->ndevices
+				    : xorshift_next(&l->rng) % l->ndevices];
 	const char *type = "heartbeat";
 	int len, pad;
 
 	if (d->alarm != NULL &&
-	    (double)(xorshift_next(&l->rng) >> 11) / 9007199254740992.0 <
-		LOAD_ALARM_SHARE)
+	    (double)(xorshift_next(&l->rng) >> 11) / 9007199254740992.0 < l->alarm_share)
 		type = d->alarm;
+	if (n + 1 == l->count)
+		str_copy(l->last_dev, d->id, sizeof(l->last_dev));
 	if (l->ingest)
 		snprintf(topic, tlen, "%s/dev/%s/event", l->prefix, d->id);
 	else
@@ -389,6 +411,57 @@ load_pump(struct load *l, int timeout_ms)
 	return l->lost ? -1 : 0;
 }
 
+/* Reads utime + stime (+ cutime + cstime with children) of pid from
+ * /proc/PID/stat in clock ticks, and its parent; -1 when it is gone. */
+static long long
+load_proc_ticks(int pid, bool with_reaped, int *ppid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long ut, st;
+	long long cut, cst;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* the command may hold spaces and parentheses: skip to the last ')' */
+	if ((p = strrchr(buf, ')')) == NULL ||
+	    sscanf(p + 1,
+		   " %*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %lld %lld",
+		   ppid, &ut, &st, &cut, &cst) != 5)
+		return -1;
+	return (long long)(ut + st) + (with_reaped ? cut + cst : 0);
+}
+
+/* CPU seconds used by pid, by its live children and by the children it
+ * reaped (the backends of a postmaster that came and went). */
+static double
+load_cpu_seconds(int pid)
+{
+	long long total, t;
+	int ppid, child;
+	DIR *d;
+	struct dirent *e;
+
+	if ((total = load_proc_ticks(pid, true, &ppid)) < 0)
+		return -1;
+	if ((d = opendir("/proc")) != NULL) {
+		while ((e = readdir(d)) != NULL) {
+			if ((child = atoi(e->d_name)) <= 0 || child == pid)
+				continue;
+			if ((t = load_proc_ticks(child, false, &ppid)) >= 0 &&
+			    ppid == pid)
+				total += t;
+		}
+		closedir(d);
+	}
+	return (double)total / (double)sysconf(_SC_CLK_TCK);
+}
+
 /* Creates a client and connects it (blocking connect on loopback is fine in
  * a tool); waits for the CONNACK. Returns NULL with a message on failure. */
 static struct mosquitto *
@@ -446,6 +519,33 @@ load_close(struct load *l, struct mosquitto **m)
 	(void)l;
 }
 
+/* Prints each --cpu process's CPU over the last t seconds, as a share of
+ * one core and per message. */
+static void
+load_cpu_report(struct load *l, double t)
+{
+	double end;
+	int i;
+
+	for (i = 0; i < l->ncpu; i++) {
+		end = load_cpu_seconds(l->cpu[i].pid);
+		if (l->cpu[i].start < 0 || end < 0) {
+			fprintf(stderr, "cw-load: process %s (%d) is gone\n",
+				l->cpu[i].name, l->cpu[i].pid);
+			continue;
+		}
+		printf(
+		    "cpu %s: %.2f s in %.2f s = %.1f %% of one core, %.1f us a message\n",
+		    l->cpu[i].name, end - l->cpu[i].start, t,
+		    100.0 * (end - l->cpu[i].start) / t,
+		    1e6 * (end - l->cpu[i].start) / (double)l->count);
+		printf("RESULT cpu_%s_pct=%.1f\n", l->cpu[i].name,
+		       100.0 * (end - l->cpu[i].start) / t);
+		printf("RESULT cpu_%s_us=%.1f\n", l->cpu[i].name,
+		       1e6 * (end - l->cpu[i].start) / (double)l->count);
+	}
+}
+
 /* Publishes until count messages are acknowledged by the broker and, in echo
  * mode, received by the subscriber. Returns 0, or -1 on timeout, stall or a
  * lost connection. */
@@ -457,15 +557,22 @@ load_blast(struct load *l)
 	double now, last_change, deadline, last_report;
 	int len, rc;
 
+	int i, wait_ms;
+
+	for (i = 0; i < l->ncpu; i++)
+		l->cpu[i].start = load_cpu_seconds(l->cpu[i].pid);
 	l->t_first = now_mono();
 	deadline = l->t_first + l->timeout;
 	last_change = last_report = l->t_first;
 	for (;;) {
-		/* Only the publisher's window limits the pace: the broker must
-		 * queue what the subscriber (or the daemon) has not yet taken
-		 * (max_queued_messages 0), as it must for a real storm. */
+		/* Without --rate only the publisher's window limits the pace: the
+		 * broker must queue what the subscriber (or the daemon) has not
+		 * yet taken (max_queued_messages 0), as it must for a real
+		 * storm. With it, message n goes out n / rate s after the first. */
 		while (l->sent < l->count &&
-		       l->sent - l->acked < (unsigned long)l->window) {
+		       l->sent - l->acked < (unsigned long)l->window &&
+		       (l->rate <= 0 ||
+			(double)l->sent <= (now_mono() - l->t_first) * l->rate)) {
 			len = load_message(l, l->sent, topic, sizeof(topic), payload,
 					   sizeof(payload));
 			rc = mosquitto_publish(l->pub, NULL, topic, len, payload, 1,
@@ -478,9 +585,20 @@ load_blast(struct load *l)
 			l->payload_total += (size_t)len;
 			l->sent++;
 		}
-		if (l->acked >= l->count && (l->ingest || l->received >= l->count))
+		if (l->acked >= l->count && (l->ingest || l->received >= l->count)) {
+			if (!l->ingest) /* ingest: once all is durable */
+				load_cpu_report(l, now_mono() - l->t_first);
 			return 0;
-		if (load_pump(l, 100) < 0)
+		}
+		wait_ms = 100;
+		if (l->rate > 0 && l->sent < l->count &&
+		    l->sent - l->acked < (unsigned long)l->window) {
+			double next = l->t_first + (double)l->sent / l->rate;
+
+			wait_ms = (int)((next - now_mono()) * 1000.0) + 1;
+			wait_ms = wait_ms < 1 ? 1 : wait_ms > 100 ? 100 : wait_ms;
+		}
+		if (load_pump(l, wait_ms) < 0)
 			return -1;
 		now = now_mono();
 		if (l->acked + l->received != progress) {
@@ -566,13 +684,17 @@ out:
 
 /* Runs a one-value count query; -1 on error (printed). */
 static long long
-load_db_count(PGconn *db, const char *sql, const char *param)
+load_db_count(PGconn *db, const char *sql, const char *param, const char *param2)
 {
-	const char *params[1] = {param};
+	const char *params[2] = {param, param2};
 	PGresult *res;
 	long long n;
 
-	res = PQexecParams(db, sql, param ? 1 : 0, NULL, params, NULL, NULL, 0);
+	res = PQexecParams(db, sql,
+			   param2  ? 2
+			   : param ? 1
+				   : 0,
+			   NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
 		fprintf(stderr, "cw-load: query failed: %s", PQerrorMessage(db));
 		PQclear(res);
@@ -659,7 +781,10 @@ load_ingest(struct load *l)
 {
 	static const char count_sql[] =
 	    "SELECT count(*) FROM events WHERE event_id LIKE $1";
-	char like[64];
+	static const char probe_sql[] =
+	    "SELECT count(*) FROM events WHERE device_id = $1 AND event_id = $2";
+	char like[64], last_id[64];
+	bool last_stored = false;
 	PGconn *db;
 	long long n, last = -1;
 	double t_pub, now, deadline, last_change, last_report, t;
@@ -673,7 +798,7 @@ load_ingest(struct load *l)
 	}
 	if (load_keep_registered(l, db) < 0)
 		goto out;
-	if ((n = load_db_count(db, count_sql, like)) < 0)
+	if ((n = load_db_count(db, count_sql, like, NULL)) < 0)
 		goto out;
 	if (n > 0) {
 		fprintf(stderr,
@@ -688,14 +813,31 @@ load_ingest(struct load *l)
 	t_pub = now_mono() - l->t_first;
 	load_close(l, &l->pub);
 
-	/* Poll until the daemon has stored every event. The query is a
-	 * sequential scan, so it runs only every LOAD_DB_POLL_NS. */
+	/* Poll until the daemon has stored every event. Counting them is a
+	 * sequential scan, which would take CPU from the daemon and the
+	 * database being measured. So the last event is looked up by its key
+	 * every LOAD_PROBE_NS, and the count runs once it is stored (then
+	 * every LOAD_DB_POLL_NS while some are missing), and every
+	 * LOAD_PROGRESS_S for the progress line and the stall check. */
+	snprintf(last_id, sizeof(last_id), "%s%lu", l->id_prefix, l->count - 1);
 	deadline = l->t_first + l->timeout;
-	last_change = last_report = now_mono();
+	last_change = now_mono();
+	last_report = 0;
 	for (;;) {
 		struct timespec step = {0, LOAD_DB_POLL_NS};
 
-		if ((n = load_db_count(db, count_sql, like)) < 0)
+		now = now_mono();
+		if (!last_stored && now - last_report < LOAD_PROGRESS_S) {
+			if ((n = load_db_count(db, probe_sql, l->last_dev, last_id)) < 0)
+				goto out;
+			if (n != 1) {
+				step.tv_nsec = LOAD_PROBE_NS;
+				nanosleep(&step, NULL);
+				continue;
+			}
+			last_stored = true;
+		}
+		if ((n = load_db_count(db, count_sql, like, NULL)) < 0)
 			goto out;
 		now = now_mono();
 		if (n >= (long long)l->count)
@@ -705,7 +847,9 @@ load_ingest(struct load *l)
 			last_change = now;
 		}
 		if (now - last_report >= LOAD_PROGRESS_S) {
-			fprintf(stderr, "cw-load: %lld of %lu stored\n", n, l->count);
+			if (last_report > 0)
+				fprintf(stderr, "cw-load: %lld of %lu stored\n", n,
+					l->count);
 			last_report = now;
 		}
 		if (now > deadline || now - last_change > LOAD_STALL_S) {
@@ -719,6 +863,7 @@ load_ingest(struct load *l)
 		nanosleep(&step, NULL);
 	}
 	t = now - l->t_first;
+	load_cpu_report(l, t);
 	printf("ingest: %lu events durable in %.3f s = %.1f ev/s (published in %.3f s, "
 	       "payload %zu bytes, %zu devices)\n",
 	       l->count, t, (double)l->count / t, t_pub, l->payload_total / l->count,
@@ -753,9 +898,16 @@ load_usage(FILE *f)
 	    "  --inflight W        QoS 1 messages in flight (default %d)\n"
 	    "  --timeout S         give up after S seconds (default %.0f)\n"
 	    "  --run-id ID         event ids are load-ID-<n> (default: random)\n"
+	    "  --rate R            ingest: R events a second, each device in turn\n"
+	    "                      (default: as fast as the window allows, devices\n"
+	    "                      at random)\n"
+	    "  --alarm-share F     share of alarms among the events of devices that\n"
+	    "                      raise one (default %.2f)\n"
+	    "  --cpu NAME=PID      report the CPU of PID and its children while\n"
+	    "                      publishing (RESULT cpu_NAME_pct); repeatable\n"
 	    "Prints a summary line and RESULT echo_rate=R or RESULT ingest_rate=R;\n"
 	    "exits 1 on timeout or error.\n",
-	    LOAD_WINDOW, LOAD_TIMEOUT_S);
+	    LOAD_WINDOW, LOAD_TIMEOUT_S, LOAD_ALARM_SHARE);
 }
 
 /* Parses the command line into l; exits on a usage error. */
@@ -773,6 +925,9 @@ load_options(struct load *l, int argc, char **argv)
 	    {"inflight", required_argument, NULL, 'w'},
 	    {"timeout", required_argument, NULL, 't'},
 	    {"run-id", required_argument, NULL, 'r'},
+	    {"rate", required_argument, NULL, 'R'},
+	    {"alarm-share", required_argument, NULL, 'a'},
+	    {"cpu", required_argument, NULL, 'C'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -795,6 +950,7 @@ load_options(struct load *l, int argc, char **argv)
 	l->prefix = "carewatch";
 	l->window = LOAD_WINDOW;
 	l->timeout = LOAD_TIMEOUT_S;
+	l->alarm_share = LOAD_ALARM_SHARE;
 	optind = 2;
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {
@@ -831,6 +987,28 @@ load_options(struct load *l, int argc, char **argv)
 		case 'r':
 			runid = optarg;
 			break;
+		case 'R':
+			l->rate = opt_number("cw-load", "rate", optarg, 0, 1e6);
+			break;
+		case 'a':
+			l->alarm_share =
+			    opt_number("cw-load", "alarm-share", optarg, 0, 1);
+			break;
+		case 'C': {
+			char *eq = strchr(optarg, '=');
+
+			if (eq == NULL || eq == optarg || l->ncpu == LOAD_CPU_MAX) {
+				fprintf(stderr, "cw-load: --cpu NAME=PID, at most %d\n",
+					LOAD_CPU_MAX);
+				exit(2);
+			}
+			*eq = '\0';
+			l->cpu[l->ncpu].name = optarg;
+			l->cpu[l->ncpu].pid =
+			    (int)opt_number("cw-load", "cpu", eq + 1, 1, 4194304);
+			l->ncpu++;
+			break;
+		}
 		case 'h':
 			load_usage(stdout);
 			exit(0);
@@ -898,6 +1076,11 @@ main(int argc, char **argv)
 		}
 	}
 
+	if (l.ncpu > 0 && l.ncpu < LOAD_CPU_MAX) {
+		l.cpu[l.ncpu].name = "load";
+		l.cpu[l.ncpu].pid = (int)getpid();
+		l.ncpu++;
+	}
 	mosquitto_lib_init();
 	rc = l.ingest ? load_ingest(&l) : load_echo(&l);
 	mosquitto_lib_cleanup();

@@ -6,12 +6,13 @@
 # that runs can be compared. The parts, each skipped with its variable =0:
 #
 #   BENCH_INGEST   sustained ingest against the broker-only echo (cw-load):
-#                  cw-load echo (the ceiling); then BENCH_ROUNDS times
+#                  BENCH_ROUNDS times cw-load echo (the ceiling), then
 #                  carewatchd on a fresh copy of the sample county, cw-load
 #                  ingest until every event is durable, without and with
 #                  listeners (10 event streams, GET /api/v1/incidents every
-#                  second); ratio of the medians (goal 0.90, contract 0.70)
-#                  and what the listeners cost (goal: within 10 %)
+#                  second); ratio of the medians (goal 0.90, contract 0.70),
+#                  what the listeners cost (goal: within 10 %), and the CPU
+#                  an event of each process against the echo's
 #   BENCH_SOS      SOS publish-to-offer latency (cw-sos): BENCH_SOS_COUNT
 #                  SOS (default 200) of different elders, 0.1 s apart,
 #                  among heartbeats at BENCH_SOS_RATE ev/s (default 1000);
@@ -33,6 +34,13 @@
 #   BENCH_PROVINCE VmRSS and load time with a generated province
 #                  (bench/world.sql: 1,000,000 devices, 100,000 responders,
 #                  500,000 elders; about a minute to generate)
+#   BENCH_HEARTBEAT a province's heartbeats: every device of the province
+#                  once every BENCH_HEARTBEAT_EVERY s (default 300, about
+#                  3,300 ev/s) for BENCH_HEARTBEAT_S s (default 600), each
+#                  durable before its PUBACK (cw-load --rate); the CPU of
+#                  carewatchd, mosquitto and PostgreSQL as shares of a core,
+#                  and the growth a day of the events and devices tables,
+#                  the database and the WAL
 #
 # bench/start.py times the starts (restart, memory, province).
 #
@@ -180,14 +188,15 @@ for kind in areas stations volunteers elders devices; do
 	"$carewatch" -c "$conf" import "$kind" "$sample/$kind.csv" >/dev/null
 done
 
-if part ingest; then
-	say "ceiling: cw-load echo, $count messages"
-	echo_out=$("$cw_load" echo --host 127.0.0.1 --port "$CW_MQ_PORT" --count "$count" \
-		--timeout "$timeout_s") || die "cw-load echo failed"
-	echo "$echo_out"
-	echo_rate=$(sed -n 's/^RESULT echo_rate=//p' <<<"$echo_out")
-	[[ -n $echo_rate ]] || die "cw-load echo printed no result"
-fi
+# The ceiling: cw-load echo, the broker alone; sets rate and out.
+echo_once() { # round
+	say "round $1: ceiling: cw-load echo, $count messages"
+	out=$("$cw_load" echo --host 127.0.0.1 --port "$CW_MQ_PORT" --count "$count" \
+		--timeout "$timeout_s" --cpu "broker=$CW_MQ_PID") || die "cw-load echo failed"
+	echo "$out"
+	rate=$(sed -n 's/^RESULT echo_rate=//p' <<<"$out")
+	[[ -n $rate ]] || die "cw-load echo printed no result"
+}
 
 # The operators' consoles, for the run with listeners: a token for them.
 token=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
@@ -250,14 +259,18 @@ ingest() { # database
 	local out
 	out=$("$cw_load" ingest --host 127.0.0.1 --port "$CW_MQ_PORT" \
 		--conninfo "${CW_CONNINFO/dbname=carewatch/dbname=$1}" --count "$count" \
-		--devices "$sample/devices.csv" --timeout "$timeout_s") || {
+		--devices "$sample/devices.csv" --timeout "$timeout_s" --cpu "daemon=$daemon_pid" \
+		--cpu "broker=$CW_MQ_PID" --cpu "postgres=$CW_PG_PID") || {
 		tail -n 20 "$daemon_log" >&2
 		die "cw-load ingest failed"
 	}
 	echo "$out"
 	rate=$(sed -n 's/^RESULT ingest_rate=//p' <<<"$out")
 	[[ -n $rate ]] || die "cw-load ingest printed no result"
+	ingest_out=$out
 }
+
+median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { printf "%.1f", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 metric() { # name: its value in /metrics
 	curl -s --max-time 5 -H "Authorization: Bearer $token" \
@@ -371,19 +384,45 @@ part_ingest() {
 	[[ $rounds =~ ^[1-9][0-9]*$ ]] || die "BENCH_ROUNDS must be a positive number"
 	plain_rates=()
 	listen_rates=()
+	echo_rates=()
+	local -A cpu=()
+	local p
+	# Each round measures the ceiling too, just before its ingests: the
+	# machine's pace drifts (the echo alone moved from 17,500 to 24,500
+	# msg/s between runs), and a ceiling from one moment only would put
+	# that drift into the ratio.
 	for ((r = 1; r <= rounds; r++)); do
+		echo_once "$r"
+		echo_rates+=("$rate")
+		for p in broker load; do cpu[echo_$p]+=" $(result "cpu_${p}_us" "$out")"; done
 		order=(plain listen)
 		((r % 2 == 1)) || order=(listen plain)
 		for kind in "${order[@]}"; do
 			measure "$kind" "$r"
-			if [[ $kind == plain ]]; then plain_rates+=("$rate"); else listen_rates+=("$rate"); fi
+			if [[ $kind == plain ]]; then
+				plain_rates+=("$rate")
+				for p in daemon broker postgres load; do
+					cpu[ingest_$p]+=" $(result "cpu_${p}_us" "$ingest_out")"
+				done
+			else
+				listen_rates+=("$rate")
+			fi
 		done
 	done
 	# The median of each kind: other work on the machine slows a run now and
 	# then, which the median shrugs off.
-	median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { printf "%.1f", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+	echo_rate=$(median "${echo_rates[@]}")
 	ingest_rate=$(median "${plain_rates[@]}")
 	listen_rate=$(median "${listen_rates[@]}")
+	# CPU a message, medians: the machine has two cores, and the echo needs
+	# the broker and the load generator only
+	for p in "${!cpu[@]}"; do
+		# shellcheck disable=SC2086 # the list splits on purpose
+		cpu[$p]=$(median ${cpu[$p]})
+	done
+	echo_cpu=$(awk -v a="${cpu[echo_broker]}" -v b="${cpu[echo_load]}" 'BEGIN { printf "%.1f", a + b }')
+	ingest_cpu=$(awk -v a="${cpu[ingest_daemon]}" -v b="${cpu[ingest_broker]}" -v c="${cpu[ingest_postgres]}" \
+		-v d="${cpu[ingest_load]}" 'BEGIN { printf "%.1f", a + b + c + d }')
 
 	listened=()
 	if ((listen_sse)); then
@@ -402,16 +441,20 @@ part_ingest() {
 	ratio=$(awk -v a="$ingest_rate" -v b="$echo_rate" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
 	diff=$(awk -v a="$listen_rate" -v b="$ingest_rate" 'BEGIN { printf "%+.1f", (b > 0 ? 100 * (a - b) / b : 0) }')
 	echo
-	printf 'rounds  no listeners: %s ev/s   with listeners: %s ev/s   (medians below)\n' \
-		"${plain_rates[*]}" "${listen_rates[*]}"
+	printf 'rounds  echo: %s msg/s   no listeners: %s ev/s   with listeners: %s ev/s   (medians below)\n' \
+		"${echo_rates[*]}" "${plain_rates[*]}" "${listen_rates[*]}"
 	printf 'listeners: %s' "${listened[0]}"
 	((${#listened[@]} == 1)) || printf '; %s' "${listened[@]:1}"
 	echo
-	row ingest_echo_rate "$echo_rate" msg/s "broker alone: the ceiling" "" -
+	row ingest_echo_rate "$echo_rate" msg/s "broker alone: the ceiling (median of $rounds, one before each round)" "" -
 	row ingest_rate "$ingest_rate" ev/s "ratio to echo; goal >= $ingest_goal, contract >= $budget" \
 		"$ratio" "$(verdict_ge "$ratio" "$ingest_goal" "$budget")"
 	row ingest_listen_rate "$listen_rate" ev/s "difference to no listeners, goal within -$listen_goal %" \
 		"$diff" "$(verdict_ge "$diff" "-$listen_goal" "-$listen_goal")"
+	row echo_cpu_us "$echo_cpu" us/msg "CPU a message, echo: broker ${cpu[echo_broker]}, cw-load ${cpu[echo_load]}" "" -
+	row ingest_cpu_us "$ingest_cpu" us/ev \
+		"CPU an event, ingest: carewatchd ${cpu[ingest_daemon]}, broker ${cpu[ingest_broker]}, PostgreSQL ${cpu[ingest_postgres]}, cw-load ${cpu[ingest_load]}; over the echo's" \
+		"$(ratio_of "$ingest_cpu" "$echo_cpu")" -
 }
 
 # --- the table ------------------------------------------------------------
@@ -557,9 +600,12 @@ part_memory() {
 		"$(verdict_le "$kib" 65536 65536)"
 }
 
-part_province() {
-	local kib t0 gen
-	say "memory: a generated province (bench/world.sql), generating"
+# Generates the province into database run_province, once; sets gen (s).
+province_generated=0
+province_db() {
+	local t0
+	((province_generated)) && return 0
+	say "a generated province (bench/world.sql), generating"
 	cw_psql -c "CREATE DATABASE run_province"
 	run_conf run_province
 	"$carewatch" -c "$work/carewatchd-run_province.conf" db migrate >/dev/null
@@ -568,12 +614,93 @@ part_province() {
 		"${CW_CONNINFO/dbname=carewatch/dbname=run_province}" -f "$top_srcdir/bench/world.sql" \
 		>/dev/null || die "bench/world.sql failed"
 	gen=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
-	say "province generated in $gen s; carewatchd"
+	say "province generated in $gen s"
+	province_generated=1
+}
+
+part_province() {
+	local kib
+	province_db
+	say "memory: carewatchd with the province"
 	timed_start run_province 0 600
 	kib=$(result vmrss_kib "$out")
 	row memory_province_mib "$(awk -v k="$kib" 'BEGIN { printf "%.1f", k / 1024 }')" MiB \
 		"VmRSS, 1,000,000 devices, 100,000 responders, 500,000 elders" "" -
 	row province_ready_ms "$(result ready_ms "$out")" ms "exec to event=ready, the province" "" -
+}
+
+# --- a province's heartbeats (BENCH_HEARTBEAT) ------------------------------
+
+# The size in bytes of what query $2 names in database $1.
+db_bytes() { # database query
+	db_psql "$1" -At -c "$2"
+}
+
+part_heartbeat() {
+	local secs=${BENCH_HEARTBEAT_S:-600} every=${BENCH_HEARTBEAT_EVERY:-300} n rate count out i
+	local ev0 dev0 wal0 db0 ev1 dev1 wal1 db1 day opened
+	[[ $secs =~ ^[1-9][0-9]*$ ]] || die "BENCH_HEARTBEAT_S must be a positive number"
+	[[ $every =~ ^[1-9][0-9]*$ ]] || die "BENCH_HEARTBEAT_EVERY must be a positive number"
+	province_db
+	# Every device heard just now, with the heartbeat it keeps: the daemon
+	# starts in the steady state, where last_seen is written when the
+	# stored time is half a heartbeat old.
+	db_psql run_province -c "UPDATE devices SET heartbeat_s = $every, last_seen = now(), online = true" \
+		-c "VACUUM ANALYZE devices" >/dev/null
+	n=$(db_psql run_province -At -c "SELECT count(*) FROM devices")
+	rate=$(awk -v n="$n" -v e="$every" 'BEGIN { printf "%.1f", n / e }')
+	count=$(awk -v r="$rate" -v s="$secs" 'BEGIN { printf "%d", r * s }')
+	db_psql run_province -c "\\copy (SELECT id, kind FROM devices ORDER BY id) TO '$work/province-devices.csv' CSV HEADER"
+	say "heartbeats: $n devices every $every s = $rate ev/s for $secs s ($count events)"
+	run_conf run_province
+	setsid "$carewatchd" -c "$work/carewatchd-run_province.conf" >"$work/carewatchd-heartbeat.log" 2>&1 &
+	daemon_pid=$!
+	daemon_log=$work/carewatchd-heartbeat.log
+	for ((i = 0; i < 6000; i++)); do
+		alive "$daemon_pid" || {
+			tail -n 20 "$daemon_log" >&2
+			die "carewatchd exited at start"
+		}
+		grep -q 'event=ready' "$daemon_log" && break
+		sleep 0.1
+	done
+	grep -q 'event=ready' "$daemon_log" || die "carewatchd not ready on the province after 600 s"
+	ev0=$(db_bytes run_province "SELECT pg_total_relation_size('events')")
+	dev0=$(db_bytes run_province "SELECT pg_total_relation_size('devices')")
+	db0=$(db_bytes run_province "SELECT pg_database_size(current_database())")
+	wal0=$(db_bytes run_province "SELECT pg_current_wal_lsn() - '0/0'")
+	opened=$(db_bytes run_province "SELECT count(*) FROM incidents")
+	out=$("$cw_load" ingest --host 127.0.0.1 --port "$CW_MQ_PORT" \
+		--conninfo "${CW_CONNINFO/dbname=carewatch/dbname=run_province}" --count "$count" \
+		--rate "$rate" --alarm-share 0 --devices "$work/province-devices.csv" \
+		--timeout $((secs + 300)) --cpu "daemon=$daemon_pid" --cpu "broker=$CW_MQ_PID" \
+		--cpu "postgres=$CW_PG_PID") || {
+		tail -n 20 "$daemon_log" >&2
+		die "cw-load (heartbeats) failed"
+	}
+	echo "$out"
+	ev1=$(db_bytes run_province "SELECT pg_total_relation_size('events')")
+	dev1=$(db_bytes run_province "SELECT pg_total_relation_size('devices')")
+	db1=$(db_bytes run_province "SELECT pg_database_size(current_database())")
+	wal1=$(db_bytes run_province "SELECT pg_current_wal_lsn() - '0/0'")
+	opened=$(($(db_bytes run_province "SELECT count(*) FROM incidents") - opened))
+	stop_daemon
+	day=$(awk -v s="$secs" 'BEGIN { print 86400 / s }')
+	gib_day() { awk -v a="$1" -v b="$2" -v d="$day" 'BEGIN { printf "%.1f", (b - a) * d / 1073741824 }'; }
+	row heartbeat_rate "$(result ingest_rate "$out")" ev/s \
+		"durable, $n devices each every $every s for $secs s; over the $rate asked" \
+		"$(ratio_of "$(result ingest_rate "$out")" "$rate")" -
+	for p in daemon broker postgres load; do
+		row "heartbeat_cpu_$p" "$(result "cpu_${p}_pct" "$out")" "%core" \
+			"CPU of $p (and its children) while publishing; share of the machine's $(nproc) cores" \
+			"$(awk -v c="$(result "cpu_${p}_pct" "$out")" -v n="$(nproc)" 'BEGIN { printf "%.2f", c / 100 / n }')" -
+	done
+	row heartbeat_events_gib_day "$(gib_day "$ev0" "$ev1")" GiB/d "events table and its indexes, growth a day at this rate" "" -
+	row heartbeat_devices_gib_day "$(gib_day "$dev0" "$dev1")" GiB/d "devices table and its indexes (last_seen), growth a day" "" -
+	row heartbeat_database_gib_day "$(gib_day "$db0" "$db1")" GiB/d "the whole database, growth a day" "" -
+	row heartbeat_wal_gib_day "$(gib_day "$wal0" "$wal1")" GiB/d "WAL written a day (what a streaming replica receives)" "" -
+	row heartbeat_incidents "$opened" incidents "opened during the run (heartbeats open none)" "" \
+		"$( ((opened == 0)) && echo ok || echo FAIL)"
 }
 
 part ingest && part_ingest
@@ -583,6 +710,7 @@ part nearest && part_nearest
 part restart && part_restart
 part memory && part_memory
 part province && part_province
+part heartbeat && part_heartbeat
 
 echo
 python3 - "$rows" "$json_out" <<'PY'
