@@ -25,6 +25,7 @@
 
 #include "log.h"
 #include "mqtt.h"
+#include "netread.h"
 #include "resolve.h"
 #include "util.h"
 #include "z2m.h"
@@ -52,7 +53,9 @@ struct mqtt {
 	bool tls;		     /* mqtt.cafile: the certificate names host */
 	bool publisher;		     /* mqtt_new_publisher: no subscriptions */
 	size_t unacked;
-	size_t pending; /* FIONREAD after the last read pass */
+	size_t pending;	    /* FIONREAD after the last read pass, and netread's */
+	int buffered_fd;    /* the socket netread buffers, or -1 */
+	size_t unconfirmed; /* QoS 1 messages published, no PUBACK yet */
 	double backoff, next_try;
 	unsigned rng;
 };
@@ -85,12 +88,47 @@ mqtt_lost(struct mqtt *m, int rc)
 		log_warn("event=mqtt_down reason=\"%s\" unacked=%zu",
 			 rc == MOSQ_ERR_ERRNO ? strerror(err) : mosquitto_strerror(rc),
 			 m->unacked);
+	if (m->buffered_fd >= 0)
+		netread_detach(m->buffered_fd); /* what it holds died with the socket */
+	m->buffered_fd = -1;
+	m->unconfirmed = 0; /* sent again after the reconnect; not waited for */
 	m->sock_open = false;
 	m->connected = false;
 	m->rng = m->rng * 1103515245u + 12345u;
 	jitter = 0.5 + (double)(m->rng >> 16 & 0x7fff) / 32768.0; /* 0.5 .. 1.5 */
 	m->next_try = now_mono() + m->backoff * jitter;
 	m->backoff = m->backoff * 2 > 30 ? 30 : m->backoff * 2;
+}
+
+/* Input that waits where libevent cannot see it (netread's buffer, or a TLS
+ * record already decrypted) is read on the loop's next turn: the socket may
+ * never become readable for it. */
+static void
+mqtt_read_again(struct mqtt *m)
+{
+	void *ssl;
+
+	if (m->hold || !m->sock_open || m->rev == NULL)
+		return;
+	ssl = mosquitto_ssl_get(m->mosq);
+	if (netread_buffered(mosquitto_socket(m->mosq)) > 0 ||
+	    (ssl != NULL && SSL_pending(ssl) > 0))
+		event_active(m->rev, EV_READ, 0);
+}
+
+/* The broker confirmed a message we published (PUBACK): it has passed it
+ * on to the subscribers that are online. */
+static void
+mqtt_on_publish(struct mosquitto *mosq, void *arg, int mid)
+{
+	struct mqtt *m = arg;
+
+	(void)mosq;
+	(void)mid;
+	if (m->unconfirmed > 0)
+		m->unconfirmed--;
+	if (m->cbs.published)
+		m->cbs.published(m->arg);
 }
 
 static void
@@ -110,8 +148,10 @@ mqtt_read_cb(evutil_socket_t fd, short what, void *arg)
 			mqtt_lost(m, rc);
 			break;
 		}
-		/* libmosquitto reads straight from the socket (no buffer of its
-		 * own on plain TCP), so the kernel's count tells if more waits. */
+		/* libmosquitto has no buffer of its own on plain TCP: what
+		 * waits is in netread's buffer or in the kernel */
+		if (netread_buffered(fd) > 0)
+			continue;
 		avail = 0;
 		if (ioctl(fd, FIONREAD, &avail) < 0 || avail <= 0) {
 			/* over TLS, a record already decrypted may hold more
@@ -127,6 +167,10 @@ mqtt_read_cb(evutil_socket_t fd, short what, void *arg)
 		m->pending = (size_t)avail;
 	else
 		m->pending = 0;
+	if (m->sock_open) {
+		m->pending += netread_buffered(fd);
+		mqtt_read_again(m);
+	}
 	if (m->cbs.read_done)
 		m->cbs.read_done(m->arg);
 	mqtt_kick(m);
@@ -185,6 +229,12 @@ mqtt_watch(struct mqtt *m)
 	m->rev = event_new(m->base, fd, EV_READ | EV_PERSIST, mqtt_read_cb, m);
 	m->wev = event_new(m->base, fd, EV_WRITE, mqtt_write_cb, m);
 	m->sock_open = true;
+	/* the session that receives the events reads through a buffer; the
+	 * publisher's receives only its PUBACKs */
+	if (!m->publisher) {
+		netread_attach(fd);
+		m->buffered_fd = fd;
+	}
 	if (!m->hold)
 		event_add(m->rev, NULL);
 	mqtt_kick(m);
@@ -433,6 +483,7 @@ mqtt_create(struct event_base *base, const struct conf *c, struct resolver *res,
 	struct timeval tv = {0, MQTT_TICK_MS * 1000};
 
 	m->base = base;
+	m->buffered_fd = -1;
 	m->res = res;
 	m->cbs = *cbs;
 	m->arg = arg;
@@ -472,6 +523,7 @@ mqtt_create(struct event_base *base, const struct conf *c, struct resolver *res,
 	if (c->mqtt_cafile[0])
 		mqtt_tls(m, c->mqtt_cafile);
 	mosquitto_connect_callback_set(m->mosq, mqtt_on_connect);
+	mosquitto_publish_callback_set(m->mosq, mqtt_on_publish);
 	mosquitto_message_callback_set(m->mosq, mqtt_on_message);
 	mosquitto_log_callback_set(m->mosq, mqtt_on_log);
 	m->tick = event_new(base, -1, EV_PERSIST, mqtt_tick_cb, m);
@@ -508,6 +560,8 @@ mqtt_publish(struct mqtt *m, const char *topic, const char *payload, bool retain
 
 	rc = mosquitto_publish(m->mosq, NULL, topic, (int)strlen(payload), payload, 1,
 			       retain);
+	if (rc == MOSQ_ERR_SUCCESS)
+		m->unconfirmed++;
 	if (rc != MOSQ_ERR_SUCCESS && rc != MOSQ_ERR_NO_CONN) {
 		log_err("event=publish_failed topic=%s reason=\"%s\"", topic,
 			mosquitto_strerror(rc));
@@ -533,16 +587,24 @@ mqtt_hold(struct mqtt *m, bool hold)
 	m->hold = hold;
 	if (!m->sock_open || m->rev == NULL)
 		return;
-	if (hold)
+	if (hold) {
 		event_del(m->rev);
-	else
+	} else {
 		event_add(m->rev, NULL);
+		mqtt_read_again(m);
+	}
 }
 
 size_t
 mqtt_backlog(const struct mqtt *m)
 {
 	return m->sock_open ? m->pending : 0;
+}
+
+size_t
+mqtt_unconfirmed(const struct mqtt *m)
+{
+	return m->unconfirmed;
 }
 
 size_t
@@ -573,6 +635,9 @@ mqtt_stop(struct mqtt *m)
 		event_del(m->rev);
 	if (m->wev)
 		event_del(m->wev);
+	if (m->buffered_fd >= 0)
+		netread_detach(m->buffered_fd);
+	m->buffered_fd = -1;
 	m->sock_open = false;
 }
 

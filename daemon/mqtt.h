@@ -17,6 +17,8 @@ struct mqtt_cbs {
 	void (*connected)(void *arg);
 	/* A read pass ended: a good moment to batch what arrived. */
 	void (*read_done)(void *arg);
+	/* The broker confirmed a message we published (optional). */
+	void (*published)(void *arg);
 };
 
 struct resolver;
@@ -54,6 +56,8 @@ size_t mqtt_backlog(const struct mqtt *m);
 /* Stops or resumes reading from the broker. */
 void mqtt_hold(struct mqtt *m, bool hold);
 
+/* Messages published and not yet confirmed by the broker (PUBACK). */
+size_t mqtt_unconfirmed(const struct mqtt *m);
 size_t mqtt_unacked(const struct mqtt *m);
 bool mqtt_connected(const struct mqtt *m);
 
