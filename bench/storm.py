@@ -52,7 +52,8 @@ def main():
         pub_lines(d, per)
     total = per * len(devs) + 1
 
-    sub = subprocess.Popen(["mosquitto_sub", "-h", "127.0.0.1", "-p", port, "-q", "1",
+    # stdbuf: mosquitto_sub's output is a pipe, which stdio would buffer
+    sub = subprocess.Popen(["stdbuf", "-oL", "mosquitto_sub", "-h", "127.0.0.1", "-p", port, "-q", "1",
                             "-t", "%s/dispatch/#" % prefix, "-v"],
                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     os.set_blocking(sub.stdout.fileno(), False)

@@ -10,6 +10,9 @@
 #ifndef CW_CAREWATCHD_H
 #define CW_CAREWATCHD_H
 
+/* how long reading waits for the PUBACK of an urgent offer (engine) */
+#define URGENT_OUT_US 200000
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -71,6 +74,7 @@ struct batch {
 	VEC(char *) rowkey_store;
 	size_t inbound; /* broker messages it carries */
 	bool replay;	/* carries the start-up replay */
+	bool urgent;	/* carries a priority-1 alarm read in a backlog */
 };
 
 enum eng_phase { PH_INIT, PH_LOADING, PH_RUNNING, PH_STOPPING };
@@ -128,6 +132,11 @@ struct engine {
 	unsigned long wb_batches, wb_rejected;
 	double wb_started;
 	struct event *retry_ev, *stop_ev;
+	/* An urgent batch's offers went out on the publisher session: reading
+	 * waits for the broker's PUBACK of them (at most URGENT_OUT_US), since a
+	 * broker busy writing a backlog to us routes nothing else meanwhile. */
+	bool urgent_out;
+	struct event *urgent_ev;
 	enum eng_phase phase;
 	bool mqtt_started;
 	bool reload_wanted, reloading;

@@ -47,6 +47,28 @@ engine_out_connected_cb(void *arg)
 	outbox_flush(arg); /* what waited for either session */
 }
 
+/* The broker confirmed an offer: reading may go on (route_update_hold). */
+static void
+engine_out_published_cb(void *arg)
+{
+	struct engine *e = arg;
+
+	if (e->urgent_out)
+		route_update_hold(e);
+}
+
+/* No PUBACK in time (the broker went away, or is slow): read on anyway. */
+static void
+urgent_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct engine *e = arg;
+
+	(void)fd;
+	(void)what;
+	e->urgent_out = false;
+	route_update_hold(e);
+}
+
 /* Both broker sessions, once the state is loaded (and replayed). */
 void
 engine_mqtt_start(struct engine *e)
@@ -141,9 +163,11 @@ struct engine *
 engine_new(struct event_base *base, const struct conf *c)
 {
 	struct engine *e = xcalloc(1, sizeof(*e));
-	struct mqtt_cbs cbs = {route_message_cb, engine_connected_cb,
-			       engine_read_done_cb};
-	struct mqtt_cbs out_cbs = {NULL, engine_out_connected_cb, NULL};
+	struct mqtt_cbs cbs = {.message = route_message_cb,
+			       .connected = engine_connected_cb,
+			       .read_done = engine_read_done_cb};
+	struct mqtt_cbs out_cbs = {.connected = engine_out_connected_cb,
+				   .published = engine_out_published_cb};
 	char setup[256];
 	long ms = (long)(c->commit_timeout_s * 1000);
 
@@ -154,6 +178,7 @@ engine_new(struct event_base *base, const struct conf *c)
 	hmap_init(&e->recent);
 	e->next = batch_new();
 	e->retry_ev = evtimer_new(base, retry_cb, e);
+	e->urgent_ev = evtimer_new(base, urgent_timeout_cb, e);
 	/* A batch that cannot commit in time is cancelled by the server; one
 	 * whose server does not answer at all is dropped by db.c. */
 	snprintf(setup, sizeof(setup),
@@ -315,6 +340,8 @@ engine_free(struct engine *e)
 	batch_free(e->flight);
 	if (e->retry_ev)
 		event_free(e->retry_ev);
+	if (e->urgent_ev)
+		event_free(e->urgent_ev);
 	if (e->stop_ev)
 		event_free(e->stop_ev);
 	writer_free(e);

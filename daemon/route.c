@@ -39,7 +39,19 @@ route_update_hold(struct engine *e)
 {
 	bool backlog = e->mqtt && mqtt_backlog(e->mqtt) >= BACKLOG_BYTES &&
 		       e->bulk_inbound < READAHEAD_MAX;
-	bool hold = e->phase != PH_RUNNING || e->wb_active ||
+	/* A life alarm found in a backlog is committed and offered before
+	 * more is read: reading on would take the CPU its commit needs from
+	 * PostgreSQL (a storm keeps both cores busy) and delay the offer by
+	 * a third of a second. */
+	bool urgent;
+
+	if (e->urgent_out &&
+	    (e->mqtt_out == NULL || mqtt_unconfirmed(e->mqtt_out) == 0)) {
+		e->urgent_out = false;
+		evtimer_del(e->urgent_ev);
+	}
+	urgent = e->next->urgent || (e->flight && e->flight->urgent) || e->urgent_out;
+	bool hold = e->phase != PH_RUNNING || e->wb_active || urgent ||
 		    (e->flight && e->flight->inbound > 0 && !backlog) ||
 		    e->next->inbound >= (size_t)e->conf.batch_max ||
 		    e->bulk_inbound >= READAHEAD_MAX;
@@ -154,6 +166,8 @@ route_device_event(struct engine *e, struct device *d, struct devevent *ev, doub
 	 * (the order between a device's heartbeat and its alarm does not
 	 * matter: a heartbeat only says the device was heard) */
 	b = pe.process ? e->next : route_bulk(e);
+	if (prio == 1 && e->mqtt && mqtt_backlog(e->mqtt) >= BACKLOG_BYTES)
+		b->urgent = true;
 	if (hmap_get(&b->evkeys, key) != NULL) {
 		/* the same event twice in one batch: the copy changes nothing */
 		free(pe.ev.data);
@@ -312,6 +326,7 @@ route_message_cb(void *arg, const char *topic, const void *payload, int len)
 	if (b != e->next)
 		e->bulk_inbound++;
 	e->inb = NULL;
-	if (b->inbound >= (size_t)e->conf.batch_max || e->bulk_inbound >= READAHEAD_MAX)
+	if (b->inbound >= (size_t)e->conf.batch_max || e->bulk_inbound >= READAHEAD_MAX ||
+	    e->next->urgent)
 		route_update_hold(e);
 }

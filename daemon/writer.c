@@ -538,6 +538,17 @@ flight_complete(struct engine *e, PGresult *ins, PGresult *hist, bool spooled)
 	for (i = 0; i < b->pubs.n; i++)
 		publish_now(e, &b->pubs.v[i]);
 	process_committed(e, b, ins, spooled);
+	/* the incident and offer rows of an urgent alarm are next's: they go
+	 * out as urgently (the offer is published after their commit) */
+	if (b->urgent && batch_has_rows(e->next))
+		e->next->urgent = true;
+	if (b->urgent && b->pubs.n > 0 && e->mqtt_out &&
+	    mqtt_unconfirmed(e->mqtt_out) > 0) {
+		struct timeval tv = {0, URGENT_OUT_US};
+
+		e->urgent_out = true;
+		evtimer_add(e->urgent_ev, &tv);
+	}
 	if (e->mqtt)
 		mqtt_committed(e->mqtt, b->inbound);
 	batch_committed(b, true);
@@ -890,7 +901,8 @@ engine_kick(struct engine *e)
  * core's rows, operators' actions), else the oldest bulk batch. next takes
  * the oldest bulk batch along when it can: one transaction for both, as
  * many transactions as without the split (a backlog of heartbeats with an
- * alarm in every hundred would otherwise double them). */
+ * alarm in every hundred would otherwise double them). Not when next is
+ * urgent: a life alarm's commit does not wait for 1,000 heartbeats. */
 static struct batch *
 pending_pick(struct engine *e)
 {
@@ -903,7 +915,8 @@ pending_pick(struct engine *e)
 		return e->bulk[0];
 	b = e->bulk[0];
 	n = b->inbound;
-	if (e->next->evs.n < (size_t)e->conf.batch_max && batch_merge(e->next, b)) {
+	if (!e->next->urgent && e->next->evs.n < (size_t)e->conf.batch_max &&
+	    batch_merge(e->next, b)) {
 		e->bulk_inbound -= n; /* counted in next now */
 		pending_detach(e, b);
 		batch_free(b);
