@@ -692,7 +692,7 @@ part_heartbeat() {
 		"$(ratio_of "$(result ingest_rate "$out")" "$rate")" -
 	for p in daemon broker postgres load; do
 		row "heartbeat_cpu_$p" "$(result "cpu_${p}_pct" "$out")" "%core" \
-			"CPU of $p (and its children) while publishing; share of the machine's $(nproc) cores" \
+			"CPU of $p (and its children) from the first publish to all stored; share of the machine's $(nproc) cores" \
 			"$(awk -v c="$(result "cpu_${p}_pct" "$out")" -v n="$(nproc)" 'BEGIN { printf "%.2f", c / 100 / n }')" -
 	done
 	row heartbeat_events_gib_day "$(gib_day "$ev0" "$ev1")" GiB/d "events table and its indexes, growth a day at this rate" "" -
