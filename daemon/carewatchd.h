@@ -137,6 +137,7 @@ struct engine {
 	 * broker busy writing a backlog to us routes nothing else meanwhile. */
 	bool urgent_out;
 	struct event *urgent_ev;
+	double urgent_at; /* monotonic time the last urgent batch began */
 	enum eng_phase phase;
 	bool mqtt_started;
 	bool reload_wanted, reloading;

@@ -166,8 +166,15 @@ route_device_event(struct engine *e, struct device *d, struct devevent *ev, doub
 	 * (the order between a device's heartbeat and its alarm does not
 	 * matter: a heartbeat only says the device was heard) */
 	b = pe.process ? e->next : route_bulk(e);
-	if (prio == 1 && e->mqtt && mqtt_backlog(e->mqtt) >= BACKLOG_BYTES)
+	/* urgent: a life alarm in a backlog that will open an incident (its
+	 * elder has none open), at most one a second, so that a flood of
+	 * alarms (one device's, or a village's smoke) is still read and
+	 * committed in batches through the alarms-first lane */
+	if (prio == 1 && d->elder != NULL && d->elder->open_alarm == NULL && e->mqtt &&
+	    mqtt_backlog(e->mqtt) >= BACKLOG_BYTES && now_mono() - e->urgent_at >= 1.0) {
 		b->urgent = true;
+		e->urgent_at = now_mono();
+	}
 	if (hmap_get(&b->evkeys, key) != NULL) {
 		/* the same event twice in one batch: the copy changes nothing */
 		free(pe.ev.data);
