@@ -27,6 +27,7 @@
 static void
 engine_read_done_cb(void *arg)
 {
+	route_update_hold(arg); /* a backlog may have built up meanwhile */
 	engine_kick(arg);
 }
 

@@ -319,6 +319,20 @@ mqtt_tick_cb(evutil_socket_t fd, short what, void *arg)
 			mqtt_lost(m, MOSQ_ERR_KEEPALIVE);
 			return;
 		}
+		/* Held during a commit, the socket is not looked at: a backlog
+		 * arriving meanwhile (a reconnect's queue coming in behind the
+		 * first packets) would go unseen until the commit returns, and
+		 * a slow commit would keep the alarms in it unread. */
+		if (m->hold && !m->publisher) {
+			int avail = 0;
+
+			if (ioctl(mosquitto_socket(m->mosq), FIONREAD, &avail) == 0 &&
+			    avail >= 0)
+				m->pending = (size_t)avail +
+					     netread_buffered(mosquitto_socket(m->mosq));
+			if (m->cbs.read_done)
+				m->cbs.read_done(m->arg);
+		}
 		mqtt_kick(m);
 	} else if (m->started && m->lookup == NULL && now_mono() >= m->next_try) {
 		mqtt_try_connect(m);
