@@ -100,6 +100,21 @@ mqtt_lost(struct mqtt *m, int rc)
 	m->backoff = m->backoff * 2 > 30 ? 30 : m->backoff * 2;
 }
 
+/* What waits to be read: in the kernel and in netread's buffer (the
+ * backlog route.c sorts by). */
+static void
+mqtt_measure_pending(struct mqtt *m)
+{
+	int fd = mosquitto_socket(m->mosq), avail = 0;
+
+	m->pending = 0;
+	if (!m->sock_open || fd < 0)
+		return;
+	if (ioctl(fd, FIONREAD, &avail) == 0 && avail > 0)
+		m->pending = (size_t)avail;
+	m->pending += netread_buffered(fd);
+}
+
 /* Input that waits where libevent cannot see it (netread's buffer, or a TLS
  * record already decrypted) is read on the loop's next turn: the socket may
  * never become readable for it. */
@@ -162,15 +177,8 @@ mqtt_read_cb(evutil_socket_t fd, short what, void *arg)
 				break;
 		}
 	}
-	avail = 0;
-	if (m->sock_open && ioctl(fd, FIONREAD, &avail) == 0 && avail > 0)
-		m->pending = (size_t)avail;
-	else
-		m->pending = 0;
-	if (m->sock_open) {
-		m->pending += netread_buffered(fd);
-		mqtt_read_again(m);
-	}
+	mqtt_measure_pending(m);
+	mqtt_read_again(m);
 	if (m->cbs.read_done)
 		m->cbs.read_done(m->arg);
 	mqtt_kick(m);
@@ -324,12 +332,7 @@ mqtt_tick_cb(evutil_socket_t fd, short what, void *arg)
 		 * first packets) would go unseen until the commit returns, and
 		 * a slow commit would keep the alarms in it unread. */
 		if (m->hold && !m->publisher) {
-			int avail = 0;
-
-			if (ioctl(mosquitto_socket(m->mosq), FIONREAD, &avail) == 0 &&
-			    avail >= 0)
-				m->pending = (size_t)avail +
-					     netread_buffered(mosquitto_socket(m->mosq));
+			mqtt_measure_pending(m);
 			if (m->cbs.read_done)
 				m->cbs.read_done(m->arg);
 		}
